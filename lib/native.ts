@@ -1,0 +1,40 @@
+// The one place that loads the addon, and the type of everything it exports.
+import bindings = require('bindings');
+
+/** Mirrors `enum Status` in native/binding.cc. */
+export interface NativeStatus {
+  readonly ok: 0;
+  readonly invalidParam: 1;
+  readonly noMemory: 2;
+  readonly notAllocated: 3;
+}
+
+export type SourceName = 'posix_memalign' | 'mmap' | '_aligned_malloc' | 'VirtualAlloc';
+
+export interface NativeBlockStats {
+  liveBlocks: number;
+  liveBytes: number;
+  cachedBlocks: number;
+  cachedBytes: number;
+  cacheHits: number;
+  osAllocations: Record<SourceName, number>;
+  osReleases: Record<SourceName, number>;
+}
+
+export interface NativeAddon {
+  /** A zero-copy external Buffer over a new block, or a status when none could be made. */
+  blockAlloc(size: number, align: number, zero: boolean): Buffer | number;
+  /** Detaches the Buffer blockAlloc returned and frees its block; a status. */
+  blockFree(buffer: Uint8Array): number;
+  /** The address of the first byte, or undefined for anything but an ArrayBuffer or a view. */
+  addressOf(value: unknown): bigint | undefined;
+  sourceFor(size: number, align: number): SourceName;
+  stats(): NativeBlockStats;
+  trimCache(): void;
+  readonly pageSize: number;
+  readonly allocationGranularity: number;
+  readonly maxAlign: number;
+  readonly status: NativeStatus;
+}
+
+export const native: NativeAddon = bindings('sysalloc');

@@ -1,0 +1,41 @@
+// Block allocation policy over the OS contract: exact counters, and a bounded
+// cache that keeps recently released large regions mapped for reuse.
+// Thread-safe; no Node or V8 headers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "os.h"
+
+namespace sysalloc {
+namespace blocks {
+
+// Bounds of the large-region cache.
+constexpr size_t kCacheEntries = 16;
+constexpr size_t kCacheBytes = 64u << 20;
+constexpr size_t kCacheLargestRegion = kCacheBytes / 4;
+
+// Preconditions: size > 0, align a power of two. With zero set, every byte of
+// [out->ptr, out->ptr + size) is 0 on return. Returns false when the OS refuses.
+bool Allocate(size_t size, size_t align, bool zero, os::Region* out);
+
+// Takes back a region Allocate returned, exactly once.
+void Release(const os::Region& region);
+
+// Returns every cached region to the OS.
+void TrimCache();
+
+struct Stats {
+  uint64_t live_blocks;
+  uint64_t live_bytes;                      // sum of the sizes asked for
+  uint64_t os_allocations[os::kSourceCount];  // OS calls, per source
+  uint64_t os_releases[os::kSourceCount];     // matching release calls, per source
+  uint64_t cache_hits;
+  uint64_t cached_blocks;
+  uint64_t cached_bytes;
+};
+Stats GetStats();
+
+}  // namespace blocks
+}  // namespace sysalloc
