@@ -6,5 +6,6 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { isolatedModules: true }],
   },
+  setupFiles: ['<rootDir>/test/setup.ts'],
   testTimeout: 60000,
 };

@@ -61,7 +61,11 @@ export function alignDown(value: number | bigint, align: number | bigint): numbe
  * first, so the address stays valid while the array lives.
  */
 export function addressOf(view: ArrayBuffer | SharedArrayBuffer | ArrayBufferView): bigint {
-  const address = native.addressOf(view);
+  // Node-API has no SharedArrayBuffer accessor in Node 20; a view over one has.
+  const target = Object.prototype.toString.call(view) === '[object SharedArrayBuffer]'
+    ? new Uint8Array(view as SharedArrayBuffer)
+    : view;
+  const address = native.addressOf(target);
   if (address === undefined) {
     throw invalidParam('view', 'an ArrayBuffer, a SharedArrayBuffer or an ArrayBufferView', view);
   }

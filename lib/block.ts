@@ -11,6 +11,11 @@ export interface BlockOptions {
 }
 
 const constructing = Symbol('Block.alloc');
+
+// Node 20 defines Symbol.dispose as Symbol.for('nodejs.dispose') in its main
+// realm only; a vm context (jest's test environment) has no Symbol.dispose.
+export const disposeSymbol: typeof Symbol.dispose =
+  Symbol.dispose ?? (Symbol.for('nodejs.dispose') as typeof Symbol.dispose);
 const { status } = native;
 
 /**
@@ -103,7 +108,7 @@ export class Block {
   }
 
   /** For `using`: frees unless already freed. */
-  [Symbol.dispose](): void {
+  [disposeSymbol](): void {
     if (!this.#freed) this.free();
   }
 

@@ -1,9 +1,5 @@
 /** Every failure sysalloc detects is an AllocError with one of these codes. */
-export type AllocErrorCode =
-  | 'ERR_INVALID_PARAM'
-  | 'ERR_NO_MEMORY'
-  | 'ERR_NOT_ALLOCATED'
-  | 'ERR_MEMORY_OVERLAP';
+export type AllocErrorCode = 'ERR_INVALID_PARAM' | 'ERR_NO_MEMORY' | 'ERR_NOT_ALLOCATED';
 
 export class AllocError extends Error {
   readonly code: AllocErrorCode;

@@ -1,0 +1,33 @@
+import { blockStats, BlockStats } from '..';
+
+declare const gc: () => void;
+
+export function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Collects garbage and turns the event loop until Node has run every pending
+ * Buffer finalizer: they are deferred to an immediate after the collection.
+ */
+export async function settle(): Promise<BlockStats> {
+  let previous = -1;
+  for (let round = 0; round < 50; round++) {
+    gc();
+    await turn();
+    await turn();
+    const live = blockStats().liveBlocks;
+    if (live === previous) break;
+    previous = live;
+  }
+  return blockStats();
+}
+
+/** Releases of each source minus allocations, between two readings. */
+export function delta(before: BlockStats, after: BlockStats, key: 'osAllocations' | 'osReleases'): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of Object.keys(after[key]) as (keyof BlockStats['osAllocations'])[]) {
+    out[name] = after[key][name] - before[key][name];
+  }
+  return out;
+}
