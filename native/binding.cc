@@ -43,6 +43,10 @@ struct EnvState {
   size_t records = 0;            // LiveBlocks not yet finalized
   bool env_alive = true;
   std::vector<LiveBlock*> spare;  // finalized records kept for reuse
+  // The block being wrapped right now. When Node refuses to wrap it (a length
+  // over its Buffer limit), it calls the finalizer at once, before
+  // napi_create_external_buffer returns; the caller then owns the cleanup.
+  LiveBlock* wrapping = nullptr;
 
   static constexpr size_t kSpareRecords = 1024;
 
@@ -99,6 +103,10 @@ void ReleaseBlock(napi_env env, LiveBlock* block) {
 void FinalizeBlock(napi_env env, void* /*data*/, void* hint) {
   LiveBlock* block = static_cast<LiveBlock*>(hint);
   EnvState* owner = block->owner;
+  if (block == owner->wrapping) {
+    owner->wrapping = nullptr;  // tells BlockAlloc that Node refused the length
+    return;
+  }
   if (!block->released) ReleaseBlock(owner->env_alive ? env : nullptr, block);
   owner->DropRecord(block);
   owner->DeleteIfDone();
@@ -156,8 +164,11 @@ napi_value BlockAlloc(napi_env env, napi_callback_info info) {
   EnvState* state = StateOf(env);
   LiveBlock* block = state->NewRecord(region);
   napi_value buffer;
-  if (napi_create_external_buffer(env, size, region.ptr, FinalizeBlock, block, &buffer) != napi_ok) {
-    // Node could not wrap it (a size over its Buffer limit, or no memory for its bookkeeping).
+  state->wrapping = block;
+  const napi_status wrapped = napi_create_external_buffer(env, size, region.ptr, FinalizeBlock, block, &buffer);
+  const bool length_refused = state->wrapping == nullptr;
+  state->wrapping = nullptr;
+  if (wrapped != napi_ok) {
     blocks::Release(region);
     state->DropRecord(block);
     bool pending = false;
@@ -165,7 +176,7 @@ napi_value BlockAlloc(napi_env env, napi_callback_info info) {
       napi_value ignored;
       napi_get_and_clear_last_exception(env, &ignored);
     }
-    return StatusValue(env, kNoMemory);
+    return StatusValue(env, length_refused ? kInvalidParam : kNoMemory);
   }
   state->live.Insert(region.ptr, block);
   AdjustExternal(env, HiddenBytes(region));

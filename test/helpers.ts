@@ -23,7 +23,7 @@ export async function settle(): Promise<BlockStats> {
   return blockStats();
 }
 
-/** Releases of each source minus allocations, between two readings. */
+/** How much each per-source counter grew between two readings. */
 export function delta(before: BlockStats, after: BlockStats, key: 'osAllocations' | 'osReleases'): Record<string, number> {
   const out: Record<string, number> = {};
   for (const name of Object.keys(after[key]) as (keyof BlockStats['osAllocations'])[]) {

@@ -1,0 +1,55 @@
+// The facade validates every argument; the addon guards again so that a bad call
+// from anywhere (another module loading the raw addon) cannot corrupt memory.
+import { constants } from 'buffer';
+import { native } from '../dist/native';
+import { delta, settle } from './helpers';
+
+const { status } = native;
+
+describe('raw addon guards', () => {
+  test.each<[string, unknown[]]>([
+    ['no arguments', []],
+    ['size 0', [0, 16, true]],
+    ['size -1', [-1, 16, true]],
+    ['size 1.5', [1.5, 16, true]],
+    ['size NaN', [NaN, 16, true]],
+    ['size as a string', ['4096', 16, true]],
+    ['align 0', [64, 0, true]],
+    ['align 3', [64, 3, true]],
+    ['align 2^33', [64, 2 ** 33, true]],
+    ['zero as a number', [64, 16, 1]],
+  ])('blockAlloc with %s is refused as invalid', (_label, args) => {
+    const alloc = native.blockAlloc as (...a: unknown[]) => unknown;
+    expect(alloc(...args)).toBe(status.invalidParam);
+  });
+
+  test('a size over the Buffer limit is refused, and its memory returned exactly once', async () => {
+    const before = await settle();
+    expect(native.blockAlloc(constants.MAX_LENGTH + 4096, 4096, false)).toBe(status.invalidParam);
+    const after = await settle();
+    expect(after.liveBlocks).toBe(before.liveBlocks);
+    const allocated = delta(before, after, 'osAllocations');
+    expect(Object.values(allocated).reduce((a, b) => a + b)).toBe(1);
+    // Too large for the cache: straight back to the OS, once.
+    expect(delta(before, after, 'osReleases')).toEqual(allocated);
+  });
+
+  test.each<[string, () => unknown]>([
+    ['an ordinary Buffer', () => Buffer.alloc(64)],
+    ['a slice of a block', () => (native.blockAlloc(4096, 4096, true) as Buffer).subarray(1)],
+    ['a shorter view at the same address', () => (native.blockAlloc(4096, 4096, true) as Buffer).subarray(0, 10)],
+    ['a Uint16Array over a block', () => new Uint16Array((native.blockAlloc(4096, 4096, true) as Buffer).buffer)],
+    ['a number', () => 42],
+    ['undefined', () => undefined],
+  ])('blockFree of %s is refused as not allocated', (_label, make) => {
+    expect(native.blockFree(make() as Uint8Array)).toBe(status.notAllocated);
+  });
+
+  test('blockFree accepts another whole Uint8Array over the same block, once', () => {
+    const buffer = native.blockAlloc(4096, 4096, true) as Buffer;
+    const other = new Uint8Array(buffer.buffer);
+    expect(native.blockFree(other)).toBe(status.ok);
+    expect(buffer.length).toBe(0);
+    expect(native.blockFree(buffer)).toBe(status.notAllocated);
+  });
+});
