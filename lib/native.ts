@@ -31,6 +31,8 @@ export interface NativeAddon {
   sourceFor(size: number, align: number): SourceName;
   stats(): NativeBlockStats;
   trimCache(): void;
+  /** V8's external-memory total, as napi_adjust_external_memory reports it. */
+  externalMemory(): number;
   readonly pageSize: number;
   readonly allocationGranularity: number;
   readonly maxAlign: number;

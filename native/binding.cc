@@ -253,6 +253,14 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The isolate's external-memory total that napi_adjust_external_memory feeds,
+// which drives V8's collection heuristics.
+Napi::Value ExternalMemory(const Napi::CallbackInfo& info) {
+  int64_t total = 0;
+  napi_adjust_external_memory(info.Env(), 0, &total);
+  return Napi::Number::New(info.Env(), static_cast<double>(total));
+}
+
 Napi::Value TrimCache(const Napi::CallbackInfo& info) {
   blocks::TrimCache();
   return info.Env().Undefined();
@@ -274,6 +282,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sourceFor", Napi::Function::New(env, SourceFor, "sourceFor"));
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
   exports.Set("trimCache", Napi::Function::New(env, TrimCache, "trimCache"));
+  exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
   exports.Set("pageSize", static_cast<double>(os::PageSize()));
   exports.Set("allocationGranularity", static_cast<double>(os::AllocationGranularity()));
   exports.Set("maxAlign", kMaxAlign);

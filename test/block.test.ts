@@ -1,4 +1,5 @@
 import { AllocError, Block, blockStats, isAligned, pageSize, trimBlockCache } from '..';
+import { native } from '../dist/native';
 import { delta, settle } from './helpers';
 
 const SIZES = [1, 7, 16, 64, 100, 1000, 4095, 4096, 5000, 65536, 100000, 131072, 1 << 20, (1 << 20) + 1, 3 << 20];
@@ -212,5 +213,33 @@ describe('the GC finalizer', () => {
     await settle();
     expect(blockStats().liveBlocks).toBe(before.liveBlocks + 1);
     expect(view.every((byte) => byte === 9)).toBe(true);
+  });
+});
+
+describe("V8's view of off-heap bytes", () => {
+  // Node already reports each external Buffer's length (plus its own bookkeeping)
+  // to V8; sysalloc adds only the page rounding V8 cannot see, and takes it back.
+  async function perBlockExternal(size: number, count: number): Promise<{ held: number; after: number }> {
+    await settle();
+    const start = native.externalMemory();
+    const blocks = Array.from({ length: count }, () => Block.alloc(size, { zero: false }));
+    const held = (native.externalMemory() - start) / count;
+    for (const block of blocks) block.free();
+    await settle();
+    return { held, after: native.externalMemory() - start };
+  }
+
+  test('counted once while alive, and all of it given back after free', async () => {
+    const exact = await perBlockExternal(4096, 64); // posix_memalign: nothing hidden
+    const nodeBookkeeping = exact.held - 4096;
+    expect(nodeBookkeeping).toBeGreaterThanOrEqual(0);
+    expect(nodeBookkeeping).toBeLessThan(1024);
+    expect(exact.after).toBe(0);
+
+    const page = pageSize();
+    const size = (1 << 20) + 1; // mapped: rounded up to whole pages
+    const rounded = await perBlockExternal(size, 16);
+    expect(rounded.held).toBe(size + nodeBookkeeping + (page - 1));
+    expect(rounded.after).toBe(0);
   });
 });
