@@ -1,0 +1,172 @@
+'use strict';
+
+// Measures one contender at one size and prints one JSON line to stdout:
+//   {"case": ..., "size": ..., "ns": <ns per op>, "ops": ..., "batch": ..., "maxRssKiB": ...}
+// Usage: node --expose-gc case.js <case> <size> [ops]
+//
+// One op allocates, writes the first and the last byte, reads the last one back
+// and releases: free() for a Block, dropping the last reference for the others.
+// The timed region covers whole batches including the event-loop turn after
+// each one, because that turn is where Node runs Block finalizers and the
+// external-buffer bookkeeping, and where garbage-collected contenders get their
+// memory back; every contender pays for it alike.
+
+const { Block, addressOf, blockSource, blockStats } = require('..');
+const { CASES, sizeInfo } = require('./cases');
+
+function loadDirectIo() {
+  try {
+    return require('@ronomon/direct-io');
+  } catch (err) {
+    throw new Error(`@ronomon/direct-io is not installed or did not build (run "npm install" in bench/): ${err.message}`);
+  }
+}
+
+// Each factory returns op(v): v is the byte to write; op returns the byte read back.
+const FACTORIES = {
+  'block-nozero'(size, align) {
+    const options = { align, zero: false };
+    return (v) => {
+      const block = Block.alloc(size, options);
+      const buf = block.buffer;
+      buf[0] = v;
+      buf[size - 1] = v;
+      const r = buf[size - 1];
+      block.free();
+      return r;
+    };
+  },
+  'block-zero'(size, align) {
+    const options = { align };
+    return (v) => {
+      const block = Block.alloc(size, options);
+      const buf = block.buffer;
+      buf[0] = v;
+      buf[size - 1] = v;
+      const r = buf[size - 1];
+      block.free();
+      return r;
+    };
+  },
+  allocUnsafeSlow(size) {
+    return (v) => {
+      const buf = Buffer.allocUnsafeSlow(size);
+      buf[0] = v;
+      buf[size - 1] = v;
+      return buf[size - 1];
+    };
+  },
+  alloc(size) {
+    return (v) => {
+      const buf = Buffer.alloc(size);
+      buf[0] = v;
+      buf[size - 1] = v;
+      return buf[size - 1];
+    };
+  },
+  // An ArrayBuffer cannot be written without a view; the view is part of the cost.
+  arraybuffer(size) {
+    return (v) => {
+      const bytes = new Uint8Array(new ArrayBuffer(size));
+      bytes[0] = v;
+      bytes[size - 1] = v;
+      return bytes[size - 1];
+    };
+  },
+  getAlignedBuffer(size, align) {
+    const { getAlignedBuffer } = loadDirectIo();
+    return (v) => {
+      const buf = getAlignedBuffer(size, align);
+      buf[0] = v;
+      buf[size - 1] = v;
+      return buf[size - 1];
+    };
+  },
+};
+
+const ALIGNED = new Set(['block-nozero', 'block-zero', 'getAlignedBuffer']);
+
+// Refuses to time a contender that does not hand out what its column claims.
+function checkContender(name, size, align, zeroed) {
+  const probe = {
+    'block-nozero': () => Block.alloc(size, { align, zero: false }),
+    'block-zero': () => Block.alloc(size, { align }),
+    allocUnsafeSlow: () => Buffer.allocUnsafeSlow(size),
+    alloc: () => Buffer.alloc(size),
+    arraybuffer: () => new Uint8Array(new ArrayBuffer(size)),
+    getAlignedBuffer: () => loadDirectIo().getAlignedBuffer(size, align),
+  }[name];
+  for (let i = 0; i < 8; i++) {
+    const made = probe();
+    const bytes = made instanceof Block ? made.buffer : made;
+    if (bytes.length !== size) throw new Error(`${name}: length ${bytes.length}, expected ${size}`);
+    if (ALIGNED.has(name) && addressOf(bytes) % BigInt(align) !== 0n) {
+      throw new Error(`${name}: address ${addressOf(bytes)} is not aligned to ${align}`);
+    }
+    if (zeroed && bytes.some((b) => b !== 0)) throw new Error(`${name}: not zero-filled`);
+    bytes.fill(0xa5);
+    if (made instanceof Block) made.free();
+  }
+}
+
+const turn = () => new Promise(setImmediate);
+
+async function runBatches(op, ops, batch) {
+  let sink = 0;
+  for (let done = 0; done < ops; done += batch) {
+    const end = Math.min(ops, done + batch);
+    for (let i = done; i < end; i++) sink ^= op(i & 0xff);
+    await turn();
+  }
+  return sink;
+}
+
+async function main() {
+  const [name, sizeArg, opsArg] = process.argv.slice(2);
+  const spec = CASES.find((c) => c.name === name);
+  if (spec === undefined) {
+    throw new Error(`unknown case "${name}"; known: ${CASES.map((c) => c.name).join(', ')}`);
+  }
+  const info = sizeInfo(Number(sizeArg));
+  const ops = opsArg === undefined ? info.ops : Number(opsArg);
+  if (!Number.isSafeInteger(ops) || ops <= 0) throw new Error(`bad op count "${opsArg}"`);
+  if (typeof gc !== 'function') throw new Error('run with --expose-gc');
+
+  checkContender(name, info.size, info.align, spec.zeroed);
+  const op = FACTORIES[name](info.size, info.align);
+
+  let sink = await runBatches(op, Math.max(info.batch, Math.floor(ops / 5)), info.batch);
+  await turn();
+  gc();
+  await turn();
+
+  const statsBefore = blockStats();
+  const start = process.hrtime.bigint();
+  sink ^= await runBatches(op, ops, info.batch);
+  const elapsed = process.hrtime.bigint() - start;
+  const statsAfter = blockStats();
+
+  const result = {
+    case: name,
+    size: info.size,
+    ns: Number(elapsed) / ops,
+    ops,
+    batch: info.batch,
+    maxRssKiB: process.resourceUsage().maxRSS,
+    sink,
+  };
+  if (name.startsWith('block-')) {
+    const osCalls = (stats) => Object.values(stats.osAllocations).reduce((a, b) => a + b, 0);
+    result.block = {
+      source: blockSource(info.size, info.align),
+      cacheHits: statsAfter.cacheHits - statsBefore.cacheHits,
+      osAllocations: osCalls(statsAfter) - osCalls(statsBefore),
+    };
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack || err}\n`);
+  process.exitCode = 1;
+});
