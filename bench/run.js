@@ -6,7 +6,7 @@
 //   node bench/run.js                 full run (7 rounds)
 //   node bench/run.js --quick         3 rounds, a fifth of the ops
 //   node bench/run.js --runs=11       any number of rounds
-//   node bench/run.js block alloc     only cases whose name contains a word given
+//   node bench/run.js block alloc     only the cases named, or whose name contains a word given
 //   node bench/run.js --size=4096     only these sizes (comma-separated bytes)
 //   node bench/run.js --os-large      the plain C++ comparison of OS allocators (os-large.js)
 
@@ -120,9 +120,10 @@ function main() {
   }
 
   const sizes = SIZES.filter((s) => options.sizes === undefined || options.sizes.includes(s.size));
-  const cases = CASES.filter(
-    (c) => options.filters.length === 0 || options.filters.some((f) => c.name.toLowerCase().includes(f) || c.column.toLowerCase().includes(f)),
-  );
+  // A word equal to a case name picks that case alone ("alloc" is not also allocUnsafeSlow).
+  const matches = (c, f) =>
+    CASES.some((other) => other.name.toLowerCase() === f) ? c.name.toLowerCase() === f : c.name.toLowerCase().includes(f) || c.column.toLowerCase().includes(f);
+  const cases = CASES.filter((c) => options.filters.length === 0 || options.filters.some((f) => matches(c, f)));
   if (cases.length === 0) usage(`no case matches ${options.filters.join(', ')}; cases: ${CASES.map((c) => c.name).join(', ')}`);
 
   const cpus = os.cpus();
