@@ -24,8 +24,19 @@ export interface NativeBlockStats {
 export interface NativeAddon {
   /** A zero-copy external Buffer over a new block, or a status when none could be made. */
   blockAlloc(size: number, align: number, zero: boolean): Buffer | number;
-  /** Detaches the Buffer blockAlloc returned and frees its block; a status. */
+  /**
+   * Detaches the Buffer blockAlloc returned; a status. The memory is returned at
+   * once, or when the last view of the block is detached or collected.
+   */
   blockFree(buffer: Uint8Array): number;
+  /**
+   * A Buffer of its own over [offset, offset + length) of a live block, which
+   * viewDetach can detach alone and which keeps the block's memory until then;
+   * or a status. One view at a time per address.
+   */
+  viewWrap(block: Uint8Array, offset: number, length: number): Buffer | number;
+  /** Detaches a Buffer viewWrap returned; a status. */
+  viewDetach(view: Uint8Array): number;
   /** The address of the first byte, or undefined for anything but an ArrayBuffer or a view. */
   addressOf(value: unknown): bigint | undefined;
   sourceFor(size: number, align: number): SourceName;

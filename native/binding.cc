@@ -27,50 +27,63 @@ constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 struct EnvState;
 
-// One Block handed to JavaScript. Owned by its Buffer's finalizer, which Node
-// always runs: after GC, after an explicit free (the detach drops the backing
-// store), or when the environment is torn down.
-struct LiveBlock {
-  os::Region region;
+// One external Buffer handed to JavaScript: a whole block, or a view of part of
+// a block. The Buffer's finalizer, which Node always runs (after GC, once a
+// detach drops the backing store, or at environment teardown), ends the record.
+// A block's memory is returned once its own Buffer is freed or collected and no
+// view of it is left, so no Buffer ever spans returned memory.
+struct Wrapper {
   EnvState* owner;
-  bool released;  // memory already returned; the finalizer must not return it again
+  Wrapper* block;       // for a view: the block it spans part of; for a block: nullptr
+  os::Region region;    // for a block: its memory
+  void* data;           // the first byte the Buffer spans
+  size_t length;        // bytes the Buffer spans
+  uint32_t views;       // for a block: views neither detached nor collected
+  bool detached;        // freed from JavaScript: the Buffer reads length 0
+  bool finalized;       // Node has run the Buffer's finalizer
+  bool holds_memory;    // for a block: the region is not yet returned
 };
 
 // Per environment (main thread, each worker). Outlives the environment until the
-// last of its blocks' finalizers has run, whichever order Node tears them down in.
+// last of its Buffers' finalizers has run, whichever order Node tears them down in.
 struct EnvState {
-  AddressTable<LiveBlock> live;  // by address: what free() may accept
-  size_t records = 0;            // LiveBlocks not yet finalized
+  AddressTable<Wrapper> blocks;  // blocks whose memory is held, by address
+  AddressTable<Wrapper> views;   // views not yet detached or collected, by address
+  size_t records = 0;            // Wrappers not yet deleted
   bool env_alive = true;
-  std::vector<LiveBlock*> spare;  // finalized records kept for reuse
-  // The block being wrapped right now. When Node refuses to wrap it (a length
-  // over its Buffer limit), it calls the finalizer at once, before
+  std::vector<Wrapper*> spare;   // deleted records kept for reuse
+  // The record being wrapped right now. When Node refuses to wrap (a length over
+  // its Buffer limit), it calls the finalizer at once, before
   // napi_create_external_buffer returns; the caller then owns the cleanup.
-  LiveBlock* wrapping = nullptr;
+  Wrapper* wrapping = nullptr;
 
   static constexpr size_t kSpareRecords = 1024;
 
-  LiveBlock* NewRecord(const os::Region& region) {
+  Wrapper* NewRecord(const Wrapper& init) {
     ++records;
-    if (spare.empty()) return new LiveBlock{region, this, false};
-    LiveBlock* block = spare.back();
-    spare.pop_back();
-    *block = LiveBlock{region, this, false};
-    return block;
+    Wrapper* w;
+    if (spare.empty()) {
+      w = new Wrapper(init);
+    } else {
+      w = spare.back();
+      spare.pop_back();
+      *w = init;
+    }
+    return w;
   }
 
-  void DropRecord(LiveBlock* block) {
+  void DropRecord(Wrapper* w) {
     --records;
     if (env_alive && spare.size() < kSpareRecords) {
-      spare.push_back(block);
+      spare.push_back(w);
     } else {
-      delete block;
+      delete w;
     }
   }
 
   void DeleteIfDone() {
     if (env_alive || records != 0) return;
-    for (LiveBlock* block : spare) delete block;
+    for (Wrapper* w : spare) delete w;
     delete this;
   }
 };
@@ -93,22 +106,41 @@ void AdjustExternal(napi_env env, int64_t delta) {
   napi_adjust_external_memory(env, delta, &total);
 }
 
-void ReleaseBlock(napi_env env, LiveBlock* block) {
-  block->released = true;
-  block->owner->live.Erase(block->region.ptr);
-  AdjustExternal(env, -HiddenBytes(block->region));
-  blocks::Release(block->region);
+// Returns a block's memory once nothing can reach it, and deletes its record
+// once its finalizer has run and no view refers to it.
+void Settle(napi_env env, Wrapper* block) {
+  EnvState* owner = block->owner;
+  if (block->holds_memory && (block->detached || block->finalized) && block->views == 0) {
+    block->holds_memory = false;
+    owner->blocks.Erase(block->region.ptr);
+    AdjustExternal(owner->env_alive ? env : nullptr, -HiddenBytes(block->region));
+    blocks::Release(block->region);
+  }
+  if (block->finalized && block->views == 0) owner->DropRecord(block);
 }
 
-void FinalizeBlock(napi_env env, void* /*data*/, void* hint) {
-  LiveBlock* block = static_cast<LiveBlock*>(hint);
-  EnvState* owner = block->owner;
-  if (block == owner->wrapping) {
-    owner->wrapping = nullptr;  // tells BlockAlloc that Node refused the length
+void DetachView(napi_env env, Wrapper* view) {
+  view->detached = true;
+  view->owner->views.Erase(view->data);
+  Wrapper* block = view->block;
+  --block->views;
+  Settle(env, block);
+}
+
+void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
+  Wrapper* w = static_cast<Wrapper*>(hint);
+  EnvState* owner = w->owner;
+  if (w == owner->wrapping) {
+    owner->wrapping = nullptr;  // tells the wrapping call that Node refused the length
     return;
   }
-  if (!block->released) ReleaseBlock(owner->env_alive ? env : nullptr, block);
-  owner->DropRecord(block);
+  if (w->block != nullptr) {
+    if (!w->detached) DetachView(env, w);
+    owner->DropRecord(w);
+  } else {
+    w->finalized = true;
+    Settle(env, w);
+  }
   owner->DeleteIfDone();
 }
 
@@ -116,13 +148,71 @@ void FinalizeEnvState(napi_env /*env*/, void* data, void* /*hint*/) {
   EnvState* state = static_cast<EnvState*>(data);
   // Normally every Buffer finalizer has run by now; if Node ran this first,
   // return the memory here and let the late finalizers only delete records.
-  state->live.ForEach([](LiveBlock* block) {
-    block->released = true;
+  state->blocks.ForEach([](Wrapper* block) {
+    block->holds_memory = false;
     blocks::Release(block->region);
   });
-  state->live.Clear();
+  state->blocks.Clear();
   state->env_alive = false;
   state->DeleteIfDone();
+}
+
+// Wraps [data, data + length) in an external Buffer whose finalizer ends record.
+// On failure the record is dropped and the status says why.
+Status Wrap(napi_env env, EnvState* state, Wrapper* record, napi_value* out) {
+  state->wrapping = record;
+  const napi_status wrapped =
+      napi_create_external_buffer(env, record->length, record->data, FinalizeWrapper, record, out);
+  const bool length_refused = state->wrapping == nullptr;
+  state->wrapping = nullptr;
+  if (wrapped == napi_ok) return kOk;
+  state->DropRecord(record);
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+  return length_refused ? kInvalidParam : kNoMemory;
+}
+
+// A view's ArrayBuffer carries this tag: a view over a whole block spans the same
+// address and length as the block's own Buffer, and only the tag tells them apart.
+constexpr napi_type_tag kViewTag = {0x73797361'6c6c6f63ull, 0x76696577'00000001ull};
+
+bool IsViewBuffer(napi_env env, napi_value arraybuffer) {
+  bool tagged = false;
+  return napi_check_object_type_tag(env, arraybuffer, &kViewTag, &tagged) == napi_ok && tagged;
+}
+
+struct Spanned {
+  void* data = nullptr;
+  size_t length = 0;
+  napi_value arraybuffer = nullptr;
+};
+
+bool SpanOf(napi_env env, napi_value value, Spanned* out) {
+  napi_typedarray_type type;
+  return napi_get_typedarray_info(env, value, &type, &out->length, &out->data, &out->arraybuffer, nullptr) ==
+             napi_ok &&
+         type == napi_uint8_array && out->data != nullptr;
+}
+
+// The block whose own Buffer (or another whole Uint8Array over it) value is.
+Wrapper* FindBlock(napi_env env, EnvState* state, napi_value value, Spanned* span) {
+  if (!SpanOf(env, value, span)) return nullptr;
+  Wrapper* block = state->blocks.Find(span->data);
+  if (block == nullptr || block->detached || block->length != span->length) return nullptr;
+  Wrapper* view = state->views.Find(span->data);
+  if (view != nullptr && view->length == span->length && IsViewBuffer(env, span->arraybuffer)) return nullptr;
+  return block;
+}
+
+// The view whose Buffer value is.
+Wrapper* FindView(napi_env env, EnvState* state, napi_value value, Spanned* span) {
+  if (!SpanOf(env, value, span)) return nullptr;
+  Wrapper* view = state->views.Find(span->data);
+  if (view == nullptr || view->length != span->length || !IsViewBuffer(env, span->arraybuffer)) return nullptr;
+  return view;
 }
 
 napi_value StatusValue(napi_env env, Status status) {
@@ -162,49 +252,81 @@ napi_value BlockAlloc(napi_env env, napi_callback_info info) {
   if (!blocks::Allocate(size, align, zero, &region)) return StatusValue(env, kNoMemory);
 
   EnvState* state = StateOf(env);
-  LiveBlock* block = state->NewRecord(region);
+  Wrapper* block = state->NewRecord(Wrapper{state, nullptr, region, region.ptr, size, 0, false, false, true});
   napi_value buffer;
-  state->wrapping = block;
-  const napi_status wrapped = napi_create_external_buffer(env, size, region.ptr, FinalizeBlock, block, &buffer);
-  const bool length_refused = state->wrapping == nullptr;
-  state->wrapping = nullptr;
-  if (wrapped != napi_ok) {
+  const Status status = Wrap(env, state, block, &buffer);
+  if (status != kOk) {
     blocks::Release(region);
-    state->DropRecord(block);
-    bool pending = false;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-      napi_value ignored;
-      napi_get_and_clear_last_exception(env, &ignored);
-    }
-    return StatusValue(env, length_refused ? kInvalidParam : kNoMemory);
+    return StatusValue(env, status);
   }
-  state->live.Insert(region.ptr, block);
+  state->blocks.Insert(region.ptr, block);
   AdjustExternal(env, HiddenBytes(region));
   return buffer;
 }
 
 // free(buffer) -> Status. Accepts only the very Buffer alloc returned (or another
 // whole-length Uint8Array over the same memory), detaches it so every view reads
-// length 0, and returns the memory now.
+// length 0, and returns the memory now (or, while views made by viewWrap are
+// still attached, when the last of them goes).
 napi_value BlockFree(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value arg;
+  napi_value arg = nullptr;
   napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr);
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  napi_value arraybuffer;
-  size_t offset = 0;
-  if (argc < 1 ||
-      napi_get_typedarray_info(env, arg, &type, &length, &data, &arraybuffer, &offset) != napi_ok ||
-      type != napi_uint8_array || offset != 0 || data == nullptr) {
-    return StatusValue(env, kNotAllocated);
-  }
   EnvState* state = StateOf(env);
-  LiveBlock* block = state->live.Find(data);
-  if (block == nullptr || block->region.size != length) return StatusValue(env, kNotAllocated);
-  if (napi_detach_arraybuffer(env, arraybuffer) != napi_ok) return StatusValue(env, kNotAllocated);
-  ReleaseBlock(env, block);
+  Spanned span;
+  Wrapper* block = argc < 1 ? nullptr : FindBlock(env, state, arg, &span);
+  if (block == nullptr) return StatusValue(env, kNotAllocated);
+  if (napi_detach_arraybuffer(env, span.arraybuffer) != napi_ok) return StatusValue(env, kNotAllocated);
+  block->detached = true;
+  Settle(env, block);
+  return StatusValue(env, kOk);
+}
+
+// viewWrap(blockBuffer, offset, length) -> Buffer | Status. A Buffer of its own
+// over part of a live block, detachable alone, that keeps the block's memory
+// until it is detached or collected. One view at a time per address.
+napi_value ViewWrap(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  EnvState* state = StateOf(env);
+  Spanned span;
+  double offset_arg = -1;
+  double length_arg = -1;
+  Wrapper* block = argc < 3 ? nullptr : FindBlock(env, state, argv[0], &span);
+  if (block == nullptr) return StatusValue(env, kNotAllocated);
+  if (napi_get_value_double(env, argv[1], &offset_arg) != napi_ok ||
+      napi_get_value_double(env, argv[2], &length_arg) != napi_ok || !(offset_arg >= 0) ||
+      !(length_arg >= 1) || std::floor(offset_arg) != offset_arg || std::floor(length_arg) != length_arg ||
+      offset_arg + length_arg > static_cast<double>(block->length)) {
+    return StatusValue(env, kInvalidParam);
+  }
+  void* data = static_cast<char*>(block->data) + static_cast<size_t>(offset_arg);
+  if (state->views.Find(data) != nullptr) return StatusValue(env, kInvalidParam);
+  Wrapper* view = state->NewRecord(
+      Wrapper{state, block, os::Region{}, data, static_cast<size_t>(length_arg), 0, false, false, false});
+  napi_value buffer;
+  const Status status = Wrap(env, state, view, &buffer);
+  if (status != kOk) return StatusValue(env, status);
+  napi_value view_arraybuffer;
+  napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &view_arraybuffer, nullptr);
+  napi_type_tag_object(env, view_arraybuffer, &kViewTag);
+  state->views.Insert(data, view);
+  ++block->views;
+  return buffer;
+}
+
+// viewDetach(view) -> Status. Detaches a Buffer viewWrap returned.
+napi_value ViewDetach(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg = nullptr;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr);
+  EnvState* state = StateOf(env);
+  Spanned span;
+  Wrapper* view = argc < 1 ? nullptr : FindView(env, state, arg, &span);
+  if (view == nullptr) return StatusValue(env, kNotAllocated);
+  if (napi_detach_arraybuffer(env, span.arraybuffer) != napi_ok) return StatusValue(env, kNotAllocated);
+  DetachView(env, view);
   return StatusValue(env, kOk);
 }
 
@@ -278,6 +400,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   DefineRaw(env, exports, "blockAlloc", BlockAlloc);
   DefineRaw(env, exports, "blockFree", BlockFree);
+  DefineRaw(env, exports, "viewWrap", ViewWrap);
+  DefineRaw(env, exports, "viewDetach", ViewDetach);
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("sourceFor", Napi::Function::New(env, SourceFor, "sourceFor"));
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
