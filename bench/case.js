@@ -1,18 +1,19 @@
 'use strict';
 
-// Measures one contender at one size and prints one JSON line to stdout:
-//   {"case": ..., "size": ..., "ns": <ns per op>, "ops": ..., "batch": ..., "maxRssKiB": ...}
-// Usage: node --expose-gc case.js <case> <size> [ops]
+// Measures one contender at one size and one touch mode, and prints one JSON line to stdout:
+//   {"case": ..., "size": ..., "touch": ..., "ns": <ns per op>, "ops": ..., "batch": ..., "maxRssKiB": ...}
+// Usage: node --expose-gc case.js <case> <size> <touch> [ops]
 //
-// One op allocates, writes the first and the last byte, reads the last one back
-// and releases: free() for a Block, dropping the last reference for the others.
+// One op allocates, writes the bytes the touch mode asks for (see TOUCH), reads
+// the last byte back and releases: free() for a Block, dropping the last
+// reference for the others.
 // The timed region covers whole batches including the event-loop turn after
 // each one, because that turn is where Node runs Block finalizers and the
 // external-buffer bookkeeping, and where garbage-collected contenders get their
 // memory back; every contender pays for it alike.
 
 const { Block, addressOf, blockSource, blockStats } = require('..');
-const { CASES, sizeInfo } = require('./cases');
+const { CASES, TOUCH_MODES, PAGE, sizeInfo } = require('./cases');
 
 function loadDirectIo() {
   try {
@@ -22,65 +23,58 @@ function loadDirectIo() {
   }
 }
 
-// Each factory returns op(v): v is the byte to write; op returns the byte read back.
+// touch(bytes, v) writes v where the mode says and returns the last byte read
+// back. Both modes write the last byte, so at sizes up to one page they are the
+// same op.
+const TOUCH = {
+  ends: (size) => (bytes, v) => {
+    bytes[0] = v;
+    bytes[size - 1] = v;
+    return bytes[size - 1];
+  },
+  // Every page of the block gets a write, so the op pays whatever page faults
+  // the allocator leaves to its caller, as a user who fills the block would.
+  pages: (size) => (bytes, v) => {
+    for (let i = 0; i < size; i += PAGE) bytes[i] = v;
+    bytes[size - 1] = v;
+    return bytes[size - 1];
+  },
+};
+
+// Each factory takes (size, align, touch) and returns op(v): v is the byte to
+// write; op returns the byte read back.
 const FACTORIES = {
-  'block-nozero'(size, align) {
+  'block-nozero'(size, align, touch) {
     const options = { align, zero: false };
     return (v) => {
       const block = Block.alloc(size, options);
-      const buf = block.buffer;
-      buf[0] = v;
-      buf[size - 1] = v;
-      const r = buf[size - 1];
+      const r = touch(block.buffer, v);
       block.free();
       return r;
     };
   },
-  'block-zero'(size, align) {
+  'block-zero'(size, align, touch) {
     const options = { align };
     return (v) => {
       const block = Block.alloc(size, options);
-      const buf = block.buffer;
-      buf[0] = v;
-      buf[size - 1] = v;
-      const r = buf[size - 1];
+      const r = touch(block.buffer, v);
       block.free();
       return r;
     };
   },
-  allocUnsafeSlow(size) {
-    return (v) => {
-      const buf = Buffer.allocUnsafeSlow(size);
-      buf[0] = v;
-      buf[size - 1] = v;
-      return buf[size - 1];
-    };
+  allocUnsafeSlow(size, align, touch) {
+    return (v) => touch(Buffer.allocUnsafeSlow(size), v);
   },
-  alloc(size) {
-    return (v) => {
-      const buf = Buffer.alloc(size);
-      buf[0] = v;
-      buf[size - 1] = v;
-      return buf[size - 1];
-    };
+  alloc(size, align, touch) {
+    return (v) => touch(Buffer.alloc(size), v);
   },
   // An ArrayBuffer cannot be written without a view; the view is part of the cost.
-  arraybuffer(size) {
-    return (v) => {
-      const bytes = new Uint8Array(new ArrayBuffer(size));
-      bytes[0] = v;
-      bytes[size - 1] = v;
-      return bytes[size - 1];
-    };
+  arraybuffer(size, align, touch) {
+    return (v) => touch(new Uint8Array(new ArrayBuffer(size)), v);
   },
-  getAlignedBuffer(size, align) {
+  getAlignedBuffer(size, align, touch) {
     const { getAlignedBuffer } = loadDirectIo();
-    return (v) => {
-      const buf = getAlignedBuffer(size, align);
-      buf[0] = v;
-      buf[size - 1] = v;
-      return buf[size - 1];
-    };
+    return (v) => touch(getAlignedBuffer(size, align), v);
   },
 };
 
@@ -122,18 +116,19 @@ async function runBatches(op, ops, batch) {
 }
 
 async function main() {
-  const [name, sizeArg, opsArg] = process.argv.slice(2);
+  const [name, sizeArg, touchArg, opsArg] = process.argv.slice(2);
   const spec = CASES.find((c) => c.name === name);
   if (spec === undefined) {
     throw new Error(`unknown case "${name}"; known: ${CASES.map((c) => c.name).join(', ')}`);
   }
   const info = sizeInfo(Number(sizeArg));
-  const ops = opsArg === undefined ? info.ops : Number(opsArg);
+  if (!TOUCH_MODES.includes(touchArg)) throw new Error(`unknown touch mode "${touchArg}"; known: ${TOUCH_MODES.join(', ')}`);
+  const ops = opsArg === undefined ? info.ops[touchArg] ?? info.ops.ends : Number(opsArg);
   if (!Number.isSafeInteger(ops) || ops <= 0) throw new Error(`bad op count "${opsArg}"`);
   if (typeof gc !== 'function') throw new Error('run with --expose-gc');
 
   checkContender(name, info.size, info.align, spec.zeroed);
-  const op = FACTORIES[name](info.size, info.align);
+  const op = FACTORIES[name](info.size, info.align, TOUCH[touchArg](info.size));
 
   let sink = await runBatches(op, Math.max(info.batch, Math.floor(ops / 5)), info.batch);
   await turn();
@@ -149,6 +144,7 @@ async function main() {
   const result = {
     case: name,
     size: info.size,
+    touch: touchArg,
     ns: Number(elapsed) / ops,
     ops,
     batch: info.batch,

@@ -1,30 +1,39 @@
 'use strict';
 
-// Runs every (contender, size) case in a fresh child process, several rounds,
-// and prints the median ns/op per case with ratio columns and the targets.
+// Runs every (contender, size, touch mode) case in a fresh child process,
+// several rounds, and prints the median ns/op per case with ratio columns and
+// the targets. Before that it checks that the root package is built and
+// installs bench/'s own dependencies if @ronomon/direct-io cannot be loaded.
 //
 //   node bench/run.js                 full run (7 rounds)
 //   node bench/run.js --quick         3 rounds, a fifth of the ops
 //   node bench/run.js --runs=11       any number of rounds
 //   node bench/run.js block alloc     only the cases named, or whose name contains a word given
 //   node bench/run.js --size=4096     only these sizes (comma-separated bytes)
+//   node bench/run.js --touch=pages   only this touch mode (ends, pages; see cases.js)
 //   node bench/run.js --os-large      the plain C++ comparison of OS allocators (os-large.js)
 
 const { spawnSync } = require('child_process');
 const os = require('os');
 const path = require('path');
-const { SIZES, CASES } = require('./cases');
+const { SIZES, CASES, TOUCH_MODES, touchModes, MiB } = require('./cases');
 
+const ROOT = path.join(__dirname, '..');
 const CASE_SCRIPT = path.join(__dirname, 'case.js');
 const CASE_TIMEOUT_MS = 120_000;
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node bench/run.js [--quick] [--runs=N] [--size=BYTES[,BYTES...]] [case-name-part ...] | --os-large\n`);
+  process.stderr.write(`${message}\nusage: node bench/run.js [--quick] [--runs=N] [--size=BYTES[,BYTES...]] [--touch=ends|pages] [case-name-part ...] | --os-large\n`);
   process.exit(2);
 }
 
+function fail(message) {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
 function parseArgs(argv) {
-  const options = { quick: false, runs: undefined, sizes: undefined, filters: [], osLarge: false };
+  const options = { quick: false, runs: undefined, sizes: undefined, touches: TOUCH_MODES, filters: [], osLarge: false };
   for (const arg of argv) {
     if (arg === '--quick') options.quick = true;
     else if (arg === '--os-large') options.osLarge = true;
@@ -35,6 +44,11 @@ function parseArgs(argv) {
       options.sizes = arg.slice('--size='.length).split(',').map(Number);
       for (const size of options.sizes) {
         if (!SIZES.some((s) => s.size === size)) usage(`unknown size ${size}; known: ${SIZES.map((s) => s.size).join(', ')}`);
+      }
+    } else if (arg.startsWith('--touch=')) {
+      options.touches = arg.slice('--touch='.length).split(',');
+      for (const touch of options.touches) {
+        if (!TOUCH_MODES.includes(touch)) usage(`unknown touch mode ${touch}; known: ${TOUCH_MODES.join(', ')}`);
       }
     } else if (arg.startsWith('-')) usage(`unknown option ${arg}`);
     else options.filters.push(arg.toLowerCase());
@@ -74,8 +88,8 @@ function relativeSpread(values) {
   return median(values.map((v) => Math.abs(v - m))) / m;
 }
 
-function runCase(name, size, ops) {
-  const args = ['--expose-gc', CASE_SCRIPT, name, String(size)];
+function runCase(name, size, touch, ops) {
+  const args = ['--expose-gc', CASE_SCRIPT, name, String(size), touch];
   if (ops !== undefined) args.push(String(ops));
   const child = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: CASE_TIMEOUT_MS });
   const lines = (child.stdout || '').trim().split('\n').filter(Boolean);
@@ -85,6 +99,50 @@ function runCase(name, size, ops) {
     return { error: `${why}${stderr ? `\n    ${stderr}` : ''}` };
   }
   return JSON.parse(lines[lines.length - 1]);
+}
+
+// Loads `request` the way case.js would (resolved from bench/), in a child so
+// that a failed attempt leaves nothing behind in this process. Returns the
+// first line of the error, or undefined when it loads.
+function loadError(request) {
+  // The first line alone may end in a colon before a list (bindings' "Tried:").
+  const script = `try { require(${JSON.stringify(request)}); } catch (err) { process.stderr.write(String(err.message).split('\\n')[0].replace(/:$/, ' ...')); process.exit(1); }`;
+  const child = spawnSync(process.execPath, ['-e', script], { cwd: __dirname, encoding: 'utf8' });
+  if (child.status === 0) return undefined;
+  return child.stderr || (child.error ? child.error.message : `exit code ${child.status}`);
+}
+
+// Every case process requires the root package; without the addon or dist/
+// each one would fail the same way, so this says once what to do.
+function checkRootBuilt() {
+  const error = loadError(ROOT);
+  if (error === undefined) return;
+  fail(
+    `sysalloc cannot be loaded from ${ROOT}: ${error}\n` +
+      'Run "npm install" in the repository root first (it builds the addon and dist/), then run the benchmark again.',
+  );
+}
+
+// getAlignedBuffer comes from bench/'s own package.json, which "npm install" at
+// the root does not install; so a fresh clone gets it here, from the lockfile.
+function ensureDirectIo() {
+  if (loadError('@ronomon/direct-io') === undefined) return;
+  const skip = 'To run without getAlignedBuffer: node bench/run.js block allocUnsafeSlow alloc arraybuffer';
+  process.stderr.write(`@ronomon/direct-io cannot be loaded; running "npm ci" in ${__dirname} (node-gyp builds its binding)\n`);
+  const windows = process.platform === 'win32';
+  // stdout of this process is the report, so npm's output goes to stderr.
+  const npm = spawnSync(windows ? 'npm.cmd' : 'npm', ['ci'], { cwd: __dirname, stdio: ['ignore', 2, 2], shell: windows });
+  if (npm.status !== 0) {
+    const why = npm.error ? npm.error.message : npm.signal ? `killed by ${npm.signal}` : `exit code ${npm.status}`;
+    fail(`"npm ci" in ${__dirname} failed (${why}).\n${skip}`);
+  }
+  const error = loadError('@ronomon/direct-io');
+  if (error === undefined) return;
+  fail(
+    `@ronomon/direct-io still cannot be loaded after "npm ci": ${error}\n` +
+      'Its install script builds binding.node with node-gyp; see "Installing @ronomon/direct-io" in bench/README.md.\n' +
+      skip,
+  );
 }
 
 function formatNs(ns) {
@@ -112,6 +170,14 @@ const RATIOS = [
   { heading: 'z:true/aligned', numerator: 'block-zero', denominator: 'getAlignedBuffer' },
 ];
 
+const TOUCH_TITLES = {
+  ends: 'first and last byte written',
+  pages: 'one byte written per 4 KiB page (and the last byte)',
+};
+
+const keyOf = (name, size, touch) => `${name}@${size}/${touch}`;
+const sizeLabel = (s) => `${s.label} (@${s.align})`;
+
 function main() {
   const options = parseArgs(process.argv.slice(2));
   if (options.osLarge) {
@@ -126,6 +192,16 @@ function main() {
   const cases = CASES.filter((c) => options.filters.length === 0 || options.filters.some((f) => matches(c, f)));
   if (cases.length === 0) usage(`no case matches ${options.filters.join(', ')}; cases: ${CASES.map((c) => c.name).join(', ')}`);
 
+  // One group per (size, touch mode): a row of a table. Each round runs every case of every group.
+  const groups = [];
+  for (const size of sizes) {
+    for (const touch of touchModes(size.size)) if (options.touches.includes(touch)) groups.push({ size, touch });
+  }
+  if (groups.length === 0) usage('nothing to run: the pages mode runs only at sizes above 4 KiB');
+
+  checkRootBuilt();
+  if (cases.some((c) => c.name === 'getAlignedBuffer')) ensureDirectIo();
+
   const cpus = os.cpus();
   console.log('sysalloc alloc+free benchmark');
   console.log(`Node ${process.version}, V8 ${process.versions.v8}, ${os.platform()} ${os.arch()}`);
@@ -134,21 +210,21 @@ function main() {
   console.log('');
 
   const pairs = [];
-  for (const s of sizes) for (const c of cases) pairs.push({ size: s, spec: c });
-  const samples = new Map(pairs.map((p) => [`${p.spec.name}@${p.size.size}`, []]));
-  const rss = new Map(pairs.map((p) => [`${p.spec.name}@${p.size.size}`, []]));
+  for (const g of groups) for (const spec of cases) pairs.push({ ...g, spec, key: keyOf(spec.name, g.size.size, g.touch) });
+  const samples = new Map(pairs.map((p) => [p.key, []]));
+  const rss = new Map(pairs.map((p) => [p.key, []]));
   const blockNotes = new Map();
   const errors = [];
 
   const started = Date.now();
   for (let round = 0; round < options.runs; round++) {
     process.stderr.write(`round ${round + 1}/${options.runs} `);
-    for (const { size, spec } of shuffled(pairs, round + 1)) {
-      const ops = options.quick ? Math.max(size.batch, Math.floor(size.ops / 5)) : undefined;
-      const result = runCase(spec.name, size.size, ops);
-      const key = `${spec.name}@${size.size}`;
+    for (const { size, touch, spec, key } of shuffled(pairs, round + 1)) {
+      const fullOps = size.ops[touch];
+      const ops = options.quick ? Math.max(size.batch, Math.floor(fullOps / 5)) : fullOps;
+      const result = runCase(spec.name, size.size, touch, ops);
       if (result.error !== undefined) {
-        errors.push(`${spec.name} ${size.label} (round ${round + 1}): ${result.error}`);
+        errors.push(`${spec.name} ${size.label} ${touch} (round ${round + 1}): ${result.error}`);
         process.stderr.write('x');
         continue;
       }
@@ -161,32 +237,37 @@ function main() {
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
 
-  const medianOf = (name, size) => {
-    const values = samples.get(`${name}@${size}`);
+  const medianOf = (name, size, touch) => {
+    const values = samples.get(keyOf(name, size, touch));
     return values === undefined || values.length === 0 ? undefined : median(values);
   };
 
   const ratioColumns = RATIOS.filter((r) => cases.some((c) => c.name === r.numerator) && cases.some((c) => c.name === r.denominator));
   const headings = ['size (align)', ...cases.map((c) => c.column), ...ratioColumns.map((r) => r.heading)];
-  const rows = sizes.map((s) => {
-    const row = [`${s.label} (@${s.align})`];
+  const timeRow = ({ size, touch }) => {
+    const row = [sizeLabel(size)];
     for (const c of cases) {
-      const values = samples.get(`${c.name}@${s.size}`);
+      const values = samples.get(keyOf(c.name, size.size, touch));
       row.push(values.length === 0 ? 'failed' : `${formatNs(median(values))} ±${(relativeSpread(values) * 100).toFixed(0)}%`);
     }
     for (const r of ratioColumns) {
-      const num = medianOf(r.numerator, s.size);
-      const den = medianOf(r.denominator, s.size);
+      const num = medianOf(r.numerator, size.size, touch);
+      const den = medianOf(r.denominator, size.size, touch);
       row.push(num === undefined || den === undefined ? '-' : formatRatio(num / den));
     }
     return row;
-  });
+  };
 
-  console.log('Median time per alloc+free op (allocate, write first and last byte, release), lower is better.');
+  console.log('Median time per alloc+free op (allocate, write, read the last byte back, release), lower is better.');
   console.log('Block and getAlignedBuffer are asked for the alignment in brackets; the others take what they get.');
   console.log('± is the median absolute deviation across runs, relative to the median.');
-  console.log('');
-  printTable(headings, rows);
+  for (const touch of TOUCH_MODES) {
+    const rows = groups.filter((g) => g.touch === touch);
+    if (rows.length === 0) continue;
+    console.log('');
+    console.log(`Touch ${touch}: ${TOUCH_TITLES[touch]}`);
+    printTable(headings, rows.map(timeRow));
+  }
   console.log('');
   console.log('Ratios are median / median: Block z:false / allocUnsafeSlow (neither zeroed), Block z:true / Buffer.alloc');
   console.log('and Block z:true / getAlignedBuffer (all zeroed). Below 1.00x Block is faster.');
@@ -194,11 +275,12 @@ function main() {
 
   console.log('Peak RSS of the case process, MiB (median across runs):');
   printTable(
-    ['size (align)', ...cases.map((c) => c.column)],
-    sizes.map((s) => [
-      `${s.label} (@${s.align})`,
+    ['size (align)', 'touch', ...cases.map((c) => c.column)],
+    groups.map(({ size, touch }) => [
+      sizeLabel(size),
+      touch,
       ...cases.map((c) => {
-        const values = rss.get(`${c.name}@${s.size}`);
+        const values = rss.get(keyOf(c.name, size.size, touch));
         return values.length === 0 ? '-' : (median(values) / 1024).toFixed(0);
       }),
     ]),
@@ -207,34 +289,40 @@ function main() {
 
   if (blockNotes.size > 0) {
     console.log('Where Block memory came from during the timed ops (blockStats, last run of each case):');
-    for (const s of sizes) {
+    for (const { size, touch } of groups) {
       for (const c of cases) {
-        const n = blockNotes.get(`${c.name}@${s.size}`);
+        const n = blockNotes.get(keyOf(c.name, size.size, touch));
         if (n === undefined) continue;
-        const where = `${s.label} (@${s.align})`.padEnd(16);
-        console.log(`  ${where} ${c.column.padEnd(13)}  ${n.source.padEnd(14)}  ${n.osAllocations} OS allocations, ${n.cacheHits} cache hits in ${n.ops} ops`);
+        console.log(`  ${sizeLabel(size).padEnd(16)} ${touch.padEnd(5)}  ${c.column.padEnd(13)}  ${n.source.padEnd(14)}  ${n.osAllocations} OS allocations, ${n.cacheHits} cache hits in ${n.ops} ops`);
       }
     }
     console.log('');
   }
 
+  // A target is listed for every measured (size, touch) it applies to; a failed case shows as "not measured".
   const targets = [];
-  const target = (label, num, den, size, limit) => targets.push({ label, ratio: num !== undefined && den !== undefined ? num / den : undefined, limit, size });
-  const at = (size) => sizes.some((s) => s.size === size);
-  if (at(4096)) {
-    target('Block z:false 4 KiB @4096 vs allocUnsafeSlow(4096)', medianOf('block-nozero', 4096), medianOf('allocUnsafeSlow', 4096), 4096, 1.0);
+  const measured = (size, touch) => groups.some((g) => g.size.size === size && g.touch === touch);
+  const target = (touch, label, numerator, denominator, size, limit) => {
+    if (!measured(size, touch)) return;
+    const num = medianOf(numerator, size, touch);
+    const den = medianOf(denominator, size, touch);
+    targets.push({ touch, label, limit, ratio: num !== undefined && den !== undefined ? num / den : undefined });
+  };
+  target('ends', 'Block z:false 4 KiB @4096 vs allocUnsafeSlow(4096)', 'block-nozero', 'allocUnsafeSlow', 4096, 1.0);
+  for (const touch of TOUCH_MODES) {
+    target(touch, 'Block z:false 1 MiB @4096 vs allocUnsafeSlow(1 MiB)', 'block-nozero', 'allocUnsafeSlow', MiB, 0.05);
   }
-  if (at(1 << 20)) {
-    target('Block z:false 1 MiB @4096 vs allocUnsafeSlow(1 MiB)', medianOf('block-nozero', 1 << 20), medianOf('allocUnsafeSlow', 1 << 20), 1 << 20, 0.05);
+  for (const touch of TOUCH_MODES) {
+    for (const s of sizes) {
+      target(touch, `Block z:true ${s.label} @${s.align} vs getAlignedBuffer(${s.label}, ${s.align})`, 'block-zero', 'getAlignedBuffer', s.size, 0.7);
+    }
   }
-  for (const s of sizes) {
-    target(`Block z:true ${s.label} @${s.align} vs getAlignedBuffer(${s.label}, ${s.align})`, medianOf('block-zero', s.size), medianOf('getAlignedBuffer', s.size), s.size, 0.7);
-  }
-  console.log('Targets (ratio of medians, Block / contender):');
+  console.log('Targets (ratio of medians, Block / contender), per touch mode:');
+  console.log('  ends = first and last byte written; pages = one byte written per 4 KiB page (at 64 B and 4 KiB the same op)');
   const labelWidth = Math.max(...targets.map((t) => t.label.length));
   for (const t of targets) {
     const verdict = t.ratio === undefined ? 'not measured' : t.ratio <= t.limit ? 'met' : 'NOT met';
-    console.log(`  ${t.label.padEnd(labelWidth)}  target <= ${t.limit.toFixed(2)}x  measured ${formatRatio(t.ratio).padStart(6)}  ${verdict}`);
+    console.log(`  ${t.touch.padEnd(5)}  ${t.label.padEnd(labelWidth)}  target <= ${t.limit.toFixed(2)}x  measured ${formatRatio(t.ratio).padStart(6)}  ${verdict}`);
   }
   console.log('');
   console.log(`${pairs.length} cases x ${options.runs} runs in ${seconds} s`);
