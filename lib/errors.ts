@@ -1,5 +1,5 @@
 /** Every failure sysalloc detects is an AllocError with one of these codes. */
-export type AllocErrorCode = 'ERR_INVALID_PARAM' | 'ERR_NO_MEMORY' | 'ERR_NOT_ALLOCATED';
+export type AllocErrorCode = 'ERR_INVALID_PARAM' | 'ERR_NO_MEMORY' | 'ERR_NOT_ALLOCATED' | 'ERR_MEMORY_OVERLAP';
 
 export class AllocError extends Error {
   readonly code: AllocErrorCode;
@@ -21,7 +21,8 @@ export function describe(value: unknown): string {
   if (typeof value === 'function') return 'a function';
   if (Array.isArray(value)) return 'an array';
   const name = (value as object).constructor?.name;
-  return name ? `a ${name}` : 'an object';
+  if (!name) return 'an object';
+  return /^[AEIOU]/.test(name) ? `an ${name}` : `a ${name}`;
 }
 
 export function invalidParam(name: string, requirement: string, value: unknown): AllocError {

@@ -2,6 +2,9 @@ import { native, NativeBlockStats } from './native';
 
 export { AllocError, AllocErrorCode } from './errors';
 export { Block, BlockOptions } from './block';
+export { Arena, ArenaOptions } from './arena';
+export { Pool, PoolOptions } from './pool';
+export { MemoryRegion } from './region';
 export { alignUp, alignDown, isAligned, addressOf, pageSize, blockSource } from './align';
 export { SourceName } from './native';
 export { MAX_ALIGN, MAX_SIZE } from './validate';

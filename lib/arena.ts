@@ -1,0 +1,260 @@
+import { Block, disposeSymbol } from './block';
+import { AllocError, invalidParam } from './errors';
+import { native } from './native';
+import { adopt, disown, ManagedBlock, MemoryRegion, own, regionOf, release, tryWrap, wrapError } from './region';
+import { checkAlign, checkSize, MAX_SIZE } from './validate';
+import { viewBuffer } from './view-buffer';
+
+// Module constants rather than imports: the fast path reads them on every call.
+const ViewBuffer = viewBuffer;
+const MAX = MAX_SIZE;
+
+export interface ArenaOptions {
+  /** Bytes of the first chunk, from 1 to MAX_SIZE. Without `grow`, all the arena will ever hold (plus addMemory). */
+  capacity: number;
+  /** Alignment of every chunk the arena allocates: a power of two; default and minimum the page size. */
+  align?: number;
+  /** When full, allocate a new chunk (at least double the previous one) instead of throwing ERR_NO_MEMORY. */
+  grow?: boolean;
+}
+
+// Masks for alignments up to 2^30 are int32, and so are the low 30 bits of an address.
+const SMALL_ALIGN = 2 ** 30;
+
+interface Chunk extends ManagedBlock {
+  /** The ArrayBuffer of `view`: every allocation is a Buffer over part of it. */
+  arrayBuffer: ArrayBuffer;
+  /** A view over the whole block; detaching it empties every allocation made from it. */
+  view: Buffer;
+  /** address mod 2^30: enough to align to anything up to 2^30 with int32 arithmetic. */
+  readonly low: number;
+  /** Bytes bumped so far, padding included. */
+  offset: number;
+}
+
+// The chunk a destroyed or chunkless arena points at: nothing fits in it.
+const NO_CHUNK_BUFFER = new ArrayBuffer(0);
+
+/**
+ * A bump allocator over page-aligned Blocks: `alloc` hands out Buffers that
+ * are views of a chunk's memory, computed in JavaScript without a native call;
+ * `reset` empties every one of them at once and keeps the memory.
+ *
+ * Allocations are not zero-filled (as Buffer.allocUnsafe): after a reset they
+ * reuse memory that earlier allocations wrote.
+ */
+export class Arena {
+  /** The alignment of the chunks the arena allocates. */
+  readonly align: number;
+  /** Whether a full arena allocates another chunk. */
+  readonly grow: boolean;
+
+  #chunks: Chunk[] = [];
+  #destroyed = false;
+  // Size of the next chunk grow allocates: doubles with each one.
+  #nextChunk: number;
+  // The current chunk, and a copy of its hot fields so the fast path reads only the arena.
+  #current: Chunk | undefined;
+  #arrayBuffer: ArrayBuffer = NO_CHUNK_BUFFER;
+  #low = 0;
+  #offset = 0;
+  #limit = 0;
+  // Sums kept so that used, capacity and available cost O(1).
+  #capacity = 0;
+  #usedElsewhere = 0; // bytes bumped in every chunk but the current one
+
+  constructor(options: ArenaOptions) {
+    if (typeof options !== 'object' || options === null) throw invalidParam('options', 'an object', options);
+    const capacity = checkSize('options.capacity', options.capacity);
+    const page = native.pageSize;
+    this.align = options.align === undefined ? page : Math.max(page, checkAlign('options.align', options.align));
+    if (options.grow !== undefined && typeof options.grow !== 'boolean') {
+      throw invalidParam('options.grow', 'a boolean', options.grow);
+    }
+    this.grow = options.grow ?? false;
+    this.#nextChunk = Math.min(MAX_SIZE, capacity * 2);
+    this.#addChunk(own(Block.alloc(capacity, { align: this.align, zero: false })), false);
+    this.#enter(this.#chunks[0]);
+  }
+
+  /**
+   * `size` bytes aligned to `align` (a power of two, default 16), as a Buffer
+   * over the arena's memory. Throws ERR_NO_MEMORY when no chunk has room and
+   * the arena does not grow.
+   */
+  alloc(size: number, align: number = 16): Buffer {
+    if (typeof size !== 'number' || !(size >= 1 && size <= MAX) || size % 1 !== 0) {
+      throw invalidParam('size', `an integer from 1 to ${MAX}`, size);
+    }
+    if (typeof align !== 'number' || (align | 0) !== align || align < 1 || (align & (align - 1)) !== 0) {
+      return this.#allocSlow(size, checkAlign('align', align));
+    }
+    // -(address) & (align - 1) is the padding up to the next multiple of align.
+    const start = this.#offset + (-(this.#low + this.#offset) & (align - 1));
+    const end = start + size;
+    if (end > this.#limit) return this.#allocSlow(size, align);
+    this.#offset = end;
+    return new ViewBuffer(this.#arrayBuffer, start, size);
+  }
+
+  /**
+   * Empties the arena: every Buffer it handed out reads length 0 from now on,
+   * and the memory (every chunk) is reused.
+   */
+  reset(): void {
+    this.#checkAlive('reset');
+    this.#leave();
+    let failure: AllocError | undefined;
+    for (const chunk of this.#chunks.slice()) {
+      if (chunk.offset === 0) continue; // nothing was handed out from this view
+      native.viewDetach(chunk.view);
+      chunk.offset = 0;
+      const view = tryWrap(chunk, 0, chunk.size);
+      if (typeof view === 'number') {
+        // The block can no longer be wrapped (its caller freed a block given to
+        // addMemory, or Node-API is out of memory): stop using it.
+        if (!chunk.block.freed) failure ??= wrapError('Arena.reset', view, 0, chunk.size);
+        this.#chunks.splice(this.#chunks.indexOf(chunk), 1);
+        this.#capacity -= chunk.size;
+        release(chunk);
+        continue;
+      }
+      chunk.view = view;
+      chunk.arrayBuffer = view.buffer as ArrayBuffer;
+    }
+    this.#enter(this.#chunks[0]);
+    if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * Hands the arena more memory: it owns `block` from now on and frees it at
+   * destroy. Do not free or use the block yourself.
+   */
+  addMemory(block: Block): void {
+    this.#checkAlive('add memory to');
+    this.#addChunk(adopt('this arena', block, this.#chunks), true);
+  }
+
+  /** Bytes taken by allocations since the last reset, alignment padding included. */
+  get used(): number {
+    return this.#usedElsewhere + this.#offset;
+  }
+
+  /** Bytes the arena holds: every chunk. Grows with `grow` and addMemory. 0 once destroyed. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /**
+   * capacity - used. Free bytes across chunks: an allocation never straddles
+   * two chunks, so the largest one that fits can be smaller.
+   */
+  get available(): number {
+    return this.#capacity - this.#usedElsewhere - this.#offset;
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /** The address range of every chunk, in the order they are used. */
+  regions(): MemoryRegion[] {
+    return this.#chunks.map(regionOf);
+  }
+
+  /**
+   * Frees every chunk: each Buffer the arena handed out reads length 0.
+   * Throws ERR_NOT_ALLOCATED when already destroyed.
+   */
+  destroy(): void {
+    this.#checkAlive('destroy');
+    this.#destroyed = true;
+    for (const chunk of this.#chunks) {
+      native.viewDetach(chunk.view);
+      release(chunk);
+    }
+    this.#chunks = [];
+    this.#capacity = 0;
+    this.#enter(undefined);
+  }
+
+  /** For `using`: destroys unless already destroyed. */
+  [disposeSymbol](): void {
+    if (!this.#destroyed) this.destroy();
+  }
+
+  #allocSlow(size: number, align: number): Buffer {
+    this.#checkAlive('allocate from');
+    this.#leave();
+    for (const chunk of this.#chunks) {
+      const start = chunk.offset + padding(chunk, chunk.offset, align);
+      if (start + size <= chunk.size) {
+        this.#enter(chunk);
+        this.#offset = start + size;
+        return new ViewBuffer(chunk.arrayBuffer, start, size);
+      }
+    }
+    if (!this.grow) {
+      throw new AllocError(
+        'ERR_NO_MEMORY',
+        `arena has no room for ${size} bytes aligned to ${align} (capacity ${this.capacity}, used ${this.used})`,
+      );
+    }
+    // A chunk aligned to at least `align`, so the allocation starts it. One
+    // larger than the next chunk gets a chunk of its own, which leaves the
+    // doubling sequence and the current chunk as they are.
+    const dedicated = size > this.#nextChunk;
+    const block = Block.alloc(dedicated ? size : this.#nextChunk, { align: Math.max(this.align, align), zero: false });
+    const chunk = this.#addChunk(own(block), false);
+    chunk.offset = size;
+    if (!dedicated) this.#nextChunk = Math.min(MAX_SIZE, this.#nextChunk * 2);
+    this.#enter(dedicated ? this.#current : chunk);
+    return new ViewBuffer(chunk.arrayBuffer, 0, size);
+  }
+
+  // fromCaller: the Block came from addMemory, so on failure it goes back to its caller.
+  #addChunk(region: ManagedBlock, fromCaller: boolean): Chunk {
+    const view = tryWrap(region, 0, region.size);
+    if (typeof view === 'number') {
+      (fromCaller ? disown : release)(region);
+      throw wrapError('Arena', view, 0, region.size);
+    }
+    const chunk: Chunk = {
+      ...region,
+      arrayBuffer: view.buffer as ArrayBuffer,
+      view,
+      low: region.address % SMALL_ALIGN,
+      offset: 0,
+    };
+    this.#chunks.push(chunk);
+    this.#capacity += chunk.size;
+    return chunk;
+  }
+
+  // Writes the current chunk's bump offset back before the arena looks at all chunks.
+  #leave(): void {
+    if (this.#current !== undefined) this.#current.offset = this.#offset;
+  }
+
+  // Makes chunk the current one (the arena's chunks' offsets are up to date).
+  #enter(chunk: Chunk | undefined): void {
+    let elsewhere = 0;
+    for (const other of this.#chunks) if (other !== chunk) elsewhere += other.offset;
+    this.#usedElsewhere = elsewhere;
+    this.#current = chunk;
+    this.#arrayBuffer = chunk === undefined ? NO_CHUNK_BUFFER : chunk.arrayBuffer;
+    this.#low = chunk === undefined ? 0 : chunk.low;
+    this.#offset = chunk === undefined ? 0 : chunk.offset;
+    this.#limit = chunk === undefined ? 0 : chunk.size;
+  }
+
+  #checkAlive(action: string): void {
+    if (this.#destroyed) throw new AllocError('ERR_NOT_ALLOCATED', `cannot ${action} an arena that is destroyed`);
+  }
+}
+
+// Bytes from chunk offset `offset` up to the next address that is a multiple of align.
+function padding(chunk: Chunk, offset: number, align: number): number {
+  if (align <= SMALL_ALIGN) return -(chunk.low + offset) & (align - 1);
+  return (align - ((chunk.address + offset) % align)) % align;
+}
