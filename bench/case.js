@@ -5,15 +5,17 @@
 // Usage: node --expose-gc case.js <case> <size> <touch> [ops]
 //
 // One op allocates, writes the bytes the touch mode asks for (see TOUCH), reads
-// the last byte back and releases: free() for a Block, dropping the last
-// reference for the others.
+// the last byte back and releases: free() for a Block and a Pool slot, dropping
+// the last reference for the others. An Arena op allocates and drops; the
+// arena is reset whenever the next allocation would not fit, and the op that
+// resets pays for it.
 // The timed region covers whole batches including the event-loop turn after
 // each one, because that turn is where Node runs Block finalizers and the
 // external-buffer bookkeeping, and where garbage-collected contenders get their
 // memory back; every contender pays for it alike.
 
-const { Block, addressOf, blockSource, blockStats } = require('..');
-const { CASES, TOUCH_MODES, PAGE, sizeInfo } = require('./cases');
+const { Arena, Block, Pool, addressOf, blockSource, blockStats } = require('..');
+const { ARENA_CAPACITY, CASES, POOL_SLOTS, TOUCH_MODES, PAGE, opsFor, runsAt, sizeInfo } = require('./cases');
 
 function loadDirectIo() {
   try {
@@ -76,9 +78,38 @@ const FACTORIES = {
     const { getAlignedBuffer } = loadDirectIo();
     return (v) => touch(getAlignedBuffer(size, align), v);
   },
+  allocUnsafe(size, align, touch) {
+    return (v) => touch(Buffer.allocUnsafe(size), v);
+  },
+  arena(size, align, touch) {
+    const arena = new Arena({ capacity: ARENA_CAPACITY });
+    // At 64 @64 and 4096 @4096 no allocation needs padding, so available is exact.
+    return (v) => {
+      if (arena.available < size) arena.reset();
+      return touch(arena.alloc(size, align), v);
+    };
+  },
+  'pool-fast'(size, align, touch) {
+    const pool = new Pool({ slotSize: size, slots: POOL_SLOTS, align });
+    return (v) => {
+      const slot = pool.alloc();
+      const r = touch(slot, v);
+      pool.free(slot);
+      return r;
+    };
+  },
+  'pool-checked'(size, align, touch) {
+    const pool = new Pool({ slotSize: size, slots: POOL_SLOTS, align, checked: true });
+    return (v) => {
+      const slot = pool.alloc();
+      const r = touch(slot, v);
+      pool.free(slot);
+      return r;
+    };
+  },
 };
 
-const ALIGNED = new Set(['block-nozero', 'block-zero', 'getAlignedBuffer']);
+const ALIGNED = new Set(['block-nozero', 'block-zero', 'getAlignedBuffer', 'arena', 'pool-fast', 'pool-checked']);
 
 // Refuses to time a contender that does not hand out what its column claims.
 function checkContender(name, size, align, zeroed) {
@@ -89,6 +120,10 @@ function checkContender(name, size, align, zeroed) {
     alloc: () => Buffer.alloc(size),
     arraybuffer: () => new Uint8Array(new ArrayBuffer(size)),
     getAlignedBuffer: () => loadDirectIo().getAlignedBuffer(size, align),
+    allocUnsafe: () => Buffer.allocUnsafe(size),
+    arena: () => new Arena({ capacity: 4 * size }).alloc(size, align),
+    'pool-fast': () => new Pool({ slotSize: size, slots: 2, align }).alloc(),
+    'pool-checked': () => new Pool({ slotSize: size, slots: 2, align, checked: true }).alloc(),
   }[name];
   for (let i = 0; i < 8; i++) {
     const made = probe();
@@ -122,8 +157,9 @@ async function main() {
     throw new Error(`unknown case "${name}"; known: ${CASES.map((c) => c.name).join(', ')}`);
   }
   const info = sizeInfo(Number(sizeArg));
+  if (!runsAt(spec, info.size)) throw new Error(`case "${name}" runs only at ${spec.sizes.join(', ')} bytes`);
   if (!TOUCH_MODES.includes(touchArg)) throw new Error(`unknown touch mode "${touchArg}"; known: ${TOUCH_MODES.join(', ')}`);
-  const ops = opsArg === undefined ? info.ops[touchArg] ?? info.ops.ends : Number(opsArg);
+  const ops = opsArg === undefined ? opsFor(spec, info, touchArg) : Number(opsArg);
   if (!Number.isSafeInteger(ops) || ops <= 0) throw new Error(`bad op count "${opsArg}"`);
   if (typeof gc !== 'function') throw new Error('run with --expose-gc');
 

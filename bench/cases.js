@@ -34,6 +34,15 @@ function touchModes(size) {
 }
 
 // column: the short heading used in the table.
+// table 'arena-pool': the case goes in the Arena and Pool table rather than the
+// Block one. sizes: the only sizes the case runs at (default: every size). Arena
+// and Pool exist for allocations too small or too frequent for a Block each, so
+// they and their allocUnsafe baseline run at 64 B and 4 KiB only.
+const SMALL_SIZES = [64, 4 * KiB];
+// ops: timed operations by size where the size's count would time only a few
+// milliseconds (ops of 50-150 ns), too short to measure against the noise of JIT
+// tiering and scheduling.
+const FAST_OPS = { 64: 2_000_000, [4 * KiB]: 1_000_000 };
 const CASES = [
   { name: 'block-nozero', column: 'Block z:false', zeroed: false },
   { name: 'block-zero', column: 'Block z:true', zeroed: true },
@@ -41,7 +50,26 @@ const CASES = [
   { name: 'alloc', column: 'Buffer.alloc', zeroed: true },
   { name: 'arraybuffer', column: 'ArrayBuffer', zeroed: true },
   { name: 'getAlignedBuffer', column: 'getAlignedBuffer', zeroed: true },
+  { name: 'arena', column: 'Arena', zeroed: false, table: 'arena-pool', sizes: SMALL_SIZES, ops: FAST_OPS },
+  { name: 'pool-fast', column: 'Pool fast', zeroed: false, table: 'arena-pool', sizes: SMALL_SIZES, ops: FAST_OPS },
+  { name: 'pool-checked', column: 'Pool checked', zeroed: false, table: 'arena-pool', sizes: SMALL_SIZES },
+  { name: 'allocUnsafe', column: 'allocUnsafe', zeroed: false, table: 'arena-pool', sizes: SMALL_SIZES, ops: { 64: 2_000_000 } },
 ];
+
+// Bytes in the arena of the arena case, reset whenever the next allocation
+// would not fit: 16384 allocations of 64 B or 256 of 4 KiB per reset.
+const ARENA_CAPACITY = MiB;
+// Slots in the pools of the pool cases (each op frees its slot before the next).
+const POOL_SLOTS = 64;
+
+// Timed operations per process for a case at a size and touch mode.
+function opsFor(spec, info, touch) {
+  return spec.ops?.[info.size] ?? info.ops[touch] ?? info.ops.ends;
+}
+
+function runsAt(spec, size) {
+  return spec.sizes === undefined || spec.sizes.includes(size);
+}
 
 function sizeInfo(size) {
   const info = SIZES.find((s) => s.size === size);
@@ -49,4 +77,4 @@ function sizeInfo(size) {
   return info;
 }
 
-module.exports = { SIZES, CASES, TOUCH_MODES, PAGE, touchModes, sizeInfo, KiB, MiB };
+module.exports = { SIZES, CASES, TOUCH_MODES, PAGE, ARENA_CAPACITY, POOL_SLOTS, touchModes, runsAt, opsFor, sizeInfo, KiB, MiB };

@@ -16,7 +16,7 @@
 const { spawnSync } = require('child_process');
 const os = require('os');
 const path = require('path');
-const { SIZES, CASES, TOUCH_MODES, touchModes, MiB } = require('./cases');
+const { SIZES, CASES, TOUCH_MODES, ARENA_CAPACITY, POOL_SLOTS, touchModes, runsAt, opsFor, MiB } = require('./cases');
 
 const ROOT = path.join(__dirname, '..');
 const CASE_SCRIPT = path.join(__dirname, 'case.js');
@@ -170,6 +170,16 @@ const RATIOS = [
   { heading: 'z:true/aligned', numerator: 'block-zero', denominator: 'getAlignedBuffer' },
 ];
 
+// The Arena and Pool table shows Block z:false (alloc+free) beside its own cases, for the ratios.
+const ARENA_POOL_REFERENCE = 'block-nozero';
+const ARENA_POOL_RATIOS = [
+  { heading: 'Arena/unsafe', numerator: 'arena', denominator: 'allocUnsafe' },
+  { heading: 'fast/unsafe', numerator: 'pool-fast', denominator: 'allocUnsafe' },
+  { heading: 'fast/Block', numerator: 'pool-fast', denominator: 'block-nozero' },
+  { heading: 'checked/unsafe', numerator: 'pool-checked', denominator: 'allocUnsafe' },
+  { heading: 'checked/Block', numerator: 'pool-checked', denominator: 'block-nozero' },
+];
+
 const TOUCH_TITLES = {
   ends: 'first and last byte written',
   pages: 'one byte written per 4 KiB page (and the last byte)',
@@ -210,7 +220,9 @@ function main() {
   console.log('');
 
   const pairs = [];
-  for (const g of groups) for (const spec of cases) pairs.push({ ...g, spec, key: keyOf(spec.name, g.size.size, g.touch) });
+  for (const g of groups) {
+    for (const spec of cases) if (runsAt(spec, g.size.size)) pairs.push({ ...g, spec, key: keyOf(spec.name, g.size.size, g.touch) });
+  }
   const samples = new Map(pairs.map((p) => [p.key, []]));
   const rss = new Map(pairs.map((p) => [p.key, []]));
   const blockNotes = new Map();
@@ -220,7 +232,7 @@ function main() {
   for (let round = 0; round < options.runs; round++) {
     process.stderr.write(`round ${round + 1}/${options.runs} `);
     for (const { size, touch, spec, key } of shuffled(pairs, round + 1)) {
-      const fullOps = size.ops[touch];
+      const fullOps = opsFor(spec, size, touch);
       const ops = options.quick ? Math.max(size.batch, Math.floor(fullOps / 5)) : fullOps;
       const result = runCase(spec.name, size.size, touch, ops);
       if (result.error !== undefined) {
@@ -242,36 +254,56 @@ function main() {
     return values === undefined || values.length === 0 ? undefined : median(values);
   };
 
-  const ratioColumns = RATIOS.filter((r) => cases.some((c) => c.name === r.numerator) && cases.some((c) => c.name === r.denominator));
-  const headings = ['size (align)', ...cases.map((c) => c.column), ...ratioColumns.map((r) => r.heading)];
-  const timeRow = ({ size, touch }) => {
-    const row = [sizeLabel(size)];
-    for (const c of cases) {
-      const values = samples.get(keyOf(c.name, size.size, touch));
-      row.push(values.length === 0 ? 'failed' : `${formatNs(median(values))} ±${(relativeSpread(values) * 100).toFixed(0)}%`);
-    }
-    for (const r of ratioColumns) {
-      const num = medianOf(r.numerator, size.size, touch);
-      const den = medianOf(r.denominator, size.size, touch);
-      row.push(num === undefined || den === undefined ? '-' : formatRatio(num / den));
-    }
-    return row;
+  const selected = (name) => cases.some((c) => c.name === name);
+  const table = (columns, ratios) => {
+    const ratioColumns = ratios.filter((r) => selected(r.numerator) && selected(r.denominator));
+    const headings = ['size (align)', ...columns.map((c) => c.column), ...ratioColumns.map((r) => r.heading)];
+    const timeRow = ({ size, touch }) => {
+      const row = [sizeLabel(size)];
+      for (const c of columns) {
+        const values = samples.get(keyOf(c.name, size.size, touch));
+        row.push(values === undefined ? '-' : values.length === 0 ? 'failed' : `${formatNs(median(values))} ±${(relativeSpread(values) * 100).toFixed(0)}%`);
+      }
+      for (const r of ratioColumns) {
+        const num = medianOf(r.numerator, size.size, touch);
+        const den = medianOf(r.denominator, size.size, touch);
+        row.push(num === undefined || den === undefined ? '-' : formatRatio(num / den));
+      }
+      return row;
+    };
+    return (rows) => printTable(headings, rows.map(timeRow));
   };
 
-  console.log('Median time per alloc+free op (allocate, write, read the last byte back, release), lower is better.');
-  console.log('Block and getAlignedBuffer are asked for the alignment in brackets; the others take what they get.');
-  console.log('± is the median absolute deviation across runs, relative to the median.');
-  for (const touch of TOUCH_MODES) {
-    const rows = groups.filter((g) => g.touch === touch);
-    if (rows.length === 0) continue;
+  const blockCases = cases.filter((c) => c.table === undefined);
+  if (blockCases.length > 0) {
+    const print = table(blockCases, RATIOS);
+    console.log('Median time per alloc+free op (allocate, write, read the last byte back, release), lower is better.');
+    console.log('Block and getAlignedBuffer are asked for the alignment in brackets; the others take what they get.');
+    console.log('± is the median absolute deviation across runs, relative to the median.');
+    for (const touch of TOUCH_MODES) {
+      const rows = groups.filter((g) => g.touch === touch);
+      if (rows.length === 0) continue;
+      console.log('');
+      console.log(`Touch ${touch}: ${TOUCH_TITLES[touch]}`);
+      print(rows);
+    }
     console.log('');
-    console.log(`Touch ${touch}: ${TOUCH_TITLES[touch]}`);
-    printTable(headings, rows.map(timeRow));
+    console.log('Ratios are median / median: Block z:false / allocUnsafeSlow (neither zeroed), Block z:true / Buffer.alloc');
+    console.log('and Block z:true / getAlignedBuffer (all zeroed). Below 1.00x Block is faster.');
+    console.log('');
   }
-  console.log('');
-  console.log('Ratios are median / median: Block z:false / allocUnsafeSlow (neither zeroed), Block z:true / Buffer.alloc');
-  console.log('and Block z:true / getAlignedBuffer (all zeroed). Below 1.00x Block is faster.');
-  console.log('');
+
+  const arenaPoolCases = cases.filter((c) => c.table === 'arena-pool');
+  const arenaPoolRows = groups.filter((g) => arenaPoolCases.some((c) => runsAt(c, g.size.size)));
+  if (arenaPoolRows.length > 0) {
+    const columns = [...arenaPoolCases, ...cases.filter((c) => c.name === ARENA_POOL_REFERENCE)];
+    console.log('Arena and Pool: median time per op, lower is better (touch ends: first and last byte written).');
+    console.log(`  Arena: arena.alloc(size, align), then drop; the arena (${ARENA_CAPACITY / MiB} MiB) is reset when the next one would not fit.`);
+    console.log(`  Pool fast / checked: pool.alloc(), then pool.free(slot), in a pool of ${POOL_SLOTS} slots of the size at the alignment.`);
+    console.log('  allocUnsafe: Buffer.allocUnsafe(size), then drop. Block z:false: Block.alloc + free, from the table above.');
+    table(columns, ARENA_POOL_RATIOS)(arenaPoolRows);
+    console.log('');
+  }
 
   console.log('Peak RSS of the case process, MiB (median across runs):');
   printTable(
@@ -281,7 +313,7 @@ function main() {
       touch,
       ...cases.map((c) => {
         const values = rss.get(keyOf(c.name, size.size, touch));
-        return values.length === 0 ? '-' : (median(values) / 1024).toFixed(0);
+        return values === undefined || values.length === 0 ? '-' : (median(values) / 1024).toFixed(0);
       }),
     ]),
   );
@@ -303,7 +335,7 @@ function main() {
   const targets = [];
   const measured = (size, touch) => groups.some((g) => g.size.size === size && g.touch === touch);
   const target = (touch, label, numerator, denominator, size, limit) => {
-    if (!measured(size, touch)) return;
+    if (!measured(size, touch) || !selected(numerator) || !selected(denominator)) return;
     const num = medianOf(numerator, size, touch);
     const den = medianOf(denominator, size, touch);
     targets.push({ touch, label, limit, ratio: num !== undefined && den !== undefined ? num / den : undefined });
@@ -317,7 +349,10 @@ function main() {
       target(touch, `Block z:true ${s.label} @${s.align} vs getAlignedBuffer(${s.label}, ${s.align})`, 'block-zero', 'getAlignedBuffer', s.size, 0.7);
     }
   }
-  console.log('Targets (ratio of medians, Block / contender), per touch mode:');
+  target('ends', 'Arena alloc 64 B @64 vs allocUnsafe(64)', 'arena', 'allocUnsafe', 64, 0.5);
+  target('ends', 'Arena alloc 4 KiB @4096 vs allocUnsafe(4096)', 'arena', 'allocUnsafe', 4096, 0.05);
+  target('ends', 'Pool fast alloc+free 4 KiB @4096 vs Block z:false alloc+free', 'pool-fast', 'block-nozero', 4096, 0.05);
+  console.log('Targets (ratio of medians, sysalloc / contender), per touch mode:');
   console.log('  ends = first and last byte written; pages = one byte written per 4 KiB page (at 64 B and 4 KiB the same op)');
   const labelWidth = Math.max(...targets.map((t) => t.label.length));
   for (const t of targets) {
