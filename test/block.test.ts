@@ -1,9 +1,6 @@
 import { AllocError, Block, blockStats, isAligned, pageSize, trimBlockCache } from '..';
 import { native } from '../dist/native';
-import { delta, settle } from './helpers';
-
-const SIZES = [1, 7, 16, 64, 100, 1000, 4095, 4096, 5000, 65536, 100000, 131072, 1 << 20, (1 << 20) + 1, 3 << 20];
-const ALIGNS = [1, 2, 8, 16, 64, 512, 4096, 65536, 1 << 20, 1 << 21];
+import { ALIGNS, delta, settle, SIZES } from './helpers';
 
 function expectAllocError(fn: () => unknown, code: string): AllocError {
   let caught: unknown;

@@ -2,6 +2,10 @@ import { blockStats, BlockStats } from '..';
 
 declare const gc: () => void;
 
+/** Sizes and alignments every Block test sweeps, on every OS (test/os-facts.test.ts too). */
+export const SIZES = [1, 7, 16, 64, 100, 1000, 4095, 4096, 5000, 65536, 100000, 131072, 1 << 20, (1 << 20) + 1, 3 << 20];
+export const ALIGNS = [1, 2, 8, 16, 64, 512, 4096, 65536, 1 << 20, 1 << 21];
+
 export function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
