@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "sysalloc",
-      "sources": ["native/blocks.cc", "native/binding.cc"],
+      "sources": ["native/blocks.cc", "native/shim.cc", "native/binding.cc"],
       "include_dirs": ["native"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],
