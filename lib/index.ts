@@ -7,6 +7,7 @@ export { Pool, PoolOptions } from './pool';
 export { MemoryRegion } from './region';
 export { alignUp, alignDown, isAligned, addressOf, pageSize, blockSource } from './align';
 export { SourceName } from './native';
+export { shim, includeDir, ShimPointers, ShimStats } from './shim';
 export { MAX_ALIGN, MAX_SIZE } from './validate';
 
 export type BlockStats = NativeBlockStats;

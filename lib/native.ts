@@ -21,6 +21,33 @@ export interface NativeBlockStats {
   osReleases: Record<SourceName, number>;
 }
 
+/** Addresses from native/binding.cc ShimPointers: the shim's functions and its table. */
+export interface NativeShimPointers {
+  malloc: bigint;
+  calloc: bigint;
+  realloc: bigint;
+  free: bigint;
+  alignedAlloc: bigint;
+  usableSize: bigint;
+  stats: bigint;
+  /** The address of `struct sysalloc_api`. */
+  table: bigint;
+  /** `SYSALLOC_API_VERSION` of the table. */
+  version: number;
+}
+
+/** Mirrors `struct sysalloc_stats` in native/include/sysalloc.h. */
+export interface NativeShimStats {
+  allocations: number;
+  reallocations: number;
+  frees: number;
+  liveBlocks: number;
+  liveBytes: number;
+  peakBytes: number;
+  foreignFrees: number;
+  invalidFrees: number;
+}
+
 export interface NativeAddon {
   /** A zero-copy external Buffer over a new block, or a status when none could be made. */
   blockAlloc(size: number, align: number, zero: boolean): Buffer | number;
@@ -44,6 +71,8 @@ export interface NativeAddon {
   trimCache(): void;
   /** V8's external-memory total, as napi_adjust_external_memory reports it. */
   externalMemory(): number;
+  shimPointers(): NativeShimPointers;
+  shimStats(): NativeShimStats;
   readonly pageSize: number;
   readonly allocationGranularity: number;
   readonly maxAlign: number;
