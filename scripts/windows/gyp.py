@@ -273,10 +273,10 @@ class Loader:
         for target in raw.get('targets', []):
             t = copy.deepcopy(defaults)
             merge_dicts(t, target)
-            tctx = Context(directory, dict(ctx.variables))
-            process(t, tctx)
             t.setdefault('type', 'loadable_module')
             extra = {'_type': t['type'], '_target_name': t['target_name']}
+            tctx = Context(directory, dict(ctx.variables, **extra))
+            process(t, tctx)
             process(t, tctx, 'target_conditions', extra)
             apply_filters(t)
             targets[t['target_name']] = (t, tctx)
