@@ -45,7 +45,11 @@ function start(source: string): { worker: Worker; message: Promise<unknown>; exi
     worker.on('error', reject);
     worker.on('exit', resolve);
   });
-  const message = new Promise<unknown>((resolve) => worker.once('message', resolve));
+  // Fails at once, with the worker's error, if the worker dies before it reports.
+  const message = new Promise<unknown>((resolve, reject) => {
+    worker.once('message', resolve);
+    exited.then((code) => reject(new Error(`the worker exited with code ${code} before reporting`)), reject);
+  });
   return { worker, message, exited };
 }
 
