@@ -57,7 +57,10 @@ if [ ! -f "$WINEPREFIX/.sysalloc-win10" ]; then
 fi
 
 say "building for win32-x64"
-npm run --silent build:ts
+# dist/ is the same JavaScript on both systems; compile it only when it is stale.
+if [ ! -f dist/index.js ] || [ -n "$(find lib tsconfig.json tsconfig.build.json -newer dist/index.js -print -quit)" ]; then
+  npm run --silent build:ts
+fi
 node scripts/windows/build.js --node-exe "$exe" --stage "$work/stage" --objects "$work/obj"
 
 # A persistent wineserver keeps each node.exe start near half a second (jest
