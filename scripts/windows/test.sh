@@ -64,9 +64,11 @@ fi
 node scripts/windows/build.js --node-exe "$exe" --stage "$work/stage" --objects "$work/obj"
 
 # A persistent wineserver keeps each node.exe start near half a second (jest
-# starts workers); it is stopped on the way out.
-wineserver -p
-trap 'wineserver -k 2>/dev/null || true' EXIT
+# starts workers). It exits 2 when this prefix has one running already (another
+# run's): then that one serves, and only a server started here is stopped.
+if wineserver -p 2>/dev/null; then
+  trap 'wineserver -k' EXIT
+fi
 
 # node.exe dies with EBADF when its stdout or stderr is a pipe: give it files,
 # and follow them while it runs.
