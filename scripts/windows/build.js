@@ -232,13 +232,13 @@ async function buildTargets(gyp, args, importLib, headers) {
 // The Windows copy of the project: what the tests read (package.json, dist/,
 // test/, native/ headers...), node_modules linked, build/ only from this script.
 function stage(stageDir) {
-  const skip = new Set(['.git', 'node_modules', 'build', 'bench', 'demo', '.windows']);
+  const skip = new Set(['node_modules', 'build', 'bench', 'demo']);
   fs.mkdirSync(stageDir, { recursive: true });
   for (const entry of fs.readdirSync(stageDir)) {
     if (entry !== 'build' && entry !== 'node_modules') fs.rmSync(path.join(stageDir, entry), { recursive: true, force: true });
   }
   for (const entry of fs.readdirSync(root)) {
-    if (skip.has(entry)) continue;
+    if (skip.has(entry) || entry.startsWith('.')) continue; // .git, .windows, .ci...
     fs.cpSync(path.join(root, entry), path.join(stageDir, entry), {
       recursive: true,
       filter: (src) => !/[\\/](node_modules|build)$/.test(src) && !/[\\/]test[\\/]\.odirect/.test(src),
