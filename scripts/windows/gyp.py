@@ -36,6 +36,10 @@ PATH_KEYS = {'sources', 'include_dirs', 'library_dirs', 'inputs', 'outputs'}
 SETTING_KEYS = ['sources', 'include_dirs', 'defines', 'cflags', 'cflags_cc', 'ldflags', 'libraries']
 
 
+class GypError(Exception):
+    pass
+
+
 class Unknown(dict):
     """Names a condition reads that nothing defined are '' (gyp raises; node-gyp's
     own files test names like node_engine that a binding.gyp never sets)."""
@@ -59,7 +63,7 @@ def find_close(text, start):
             depth -= 1
             if depth == 0:
                 return i
-    raise ValueError('unbalanced parentheses in %r' % text)
+    raise GypError('unbalanced parentheses in %r' % text)
 
 
 EXPANSION = re.compile(r'([<>])(!?)(@?)\(')
@@ -71,9 +75,12 @@ class Context:
         self.variables = variables
 
     def run(self, command):
-        out = subprocess.run(command, shell=True, cwd=self.directory, check=True,
-                             stdout=subprocess.PIPE, universal_newlines=True).stdout
-        return out.rstrip('\n')
+        result = subprocess.run(command, shell=True, cwd=self.directory,
+                                stdout=subprocess.PIPE, universal_newlines=True)
+        if result.returncode != 0:
+            raise GypError('<!(%s) failed with exit code %d in %s'
+                           % (command, result.returncode, self.directory))
+        return result.stdout.rstrip('\n')
 
     def expand_string(self, text):
         """Returns a string, or a list when the whole string is one @ expansion."""
@@ -90,14 +97,14 @@ class Context:
                 as_list = value.split()
             else:
                 if inner not in self.variables:
-                    raise KeyError('undefined gyp variable %r in %r' % (inner, text))
+                    raise GypError('undefined variable %r in %r' % (inner, text))
                 value = self.variables[inner]
                 as_list = value if isinstance(value, list) else str(value).split()
                 if isinstance(value, list):
                     value = ' '.join(str(v) for v in value)
             if m.group(3):
                 if m.start() != 0 or close != len(text) - 1:
-                    raise ValueError('an @ expansion must be a whole list item: %r' % text)
+                    raise GypError('an @ expansion must be a whole list item: %r' % text)
                 return [str(v) for v in as_list]
             text = text[:m.start()] + str(value) + text[close + 1:]
 
@@ -302,13 +309,13 @@ class Loader:
                 seen.add((dep_path, dep_name))
                 dep_targets = self.load(dep_path)
                 if dep_name not in dep_targets:
-                    raise KeyError('%s has no target %r' % (dep_path, dep_name))
+                    raise GypError('%s has no target %r' % (dep_path, dep_name))
                 dep, dep_ctx = dep_targets[dep_name]
                 for block in ('direct_dependent_settings', 'all_dependent_settings'):
                     merge_setting_lists(settings, dep.get(block, {}))
                 if dep['type'] == 'static_library':
                     if dep_path != path:
-                        raise ValueError('a static library from another .gyp file (%s:%s) is not supported'
+                        raise GypError('a static library from another .gyp file (%s:%s) is not supported'
                                          % (dep_path, dep_name))
                     link_with.append(dep_name)
                 for sub in dep.get('dependencies', []):
@@ -328,7 +335,12 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 2
     variables = dict(arg.split('=', 1) for arg in argv[2:])
-    json.dump({'targets': Loader(variables).resolve(argv[1])}, sys.stdout, indent=2)
+    try:
+        targets = Loader(variables).resolve(argv[1])
+    except GypError as e:
+        sys.stderr.write('gyp.py: %s: %s\n' % (argv[1], e))
+        return 1
+    json.dump({'targets': targets}, sys.stdout, indent=2)
     sys.stdout.write('\n')
     return 0
 
