@@ -15,6 +15,7 @@
 // state word.
 #include "include/sysalloc.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -100,37 +101,61 @@ inline unsigned ClassOf(size_t n) {
   return 8 + (k - 7) * 4 + static_cast<unsigned>((m >> (k - 2)) & 3);
 }
 
-// Blocks per thread list before it flushes half to the segments.
+// Free blocks a thread keeps per class (about 256 KiB, 2 to 64 blocks); when
+// full, it gives the older half back to the segments.
 constexpr uint32_t CacheCap(unsigned c) {
   const size_t n = (256 * 1024) / (ClassSize(c) + kHeader);
   return n < 2 ? 2 : n > 64 ? 64 : static_cast<uint32_t>(n);
 }
 
+// Where each class's slots start in a thread's array of free blocks.
+struct CacheLayout {
+  uint32_t offset[kClasses];
+  uint32_t total;
+};
+constexpr CacheLayout MakeCacheLayout() {
+  CacheLayout layout{};
+  for (unsigned c = 0; c < kClasses; ++c) {
+    layout.offset[c] = layout.total;
+    layout.total += CacheCap(c);
+  }
+  return layout;
+}
+constexpr CacheLayout kCacheLayout = MakeCacheLayout();
+
 // ---- segments
 
 enum Kind : uint32_t { kSlab = 0x534c4142, kLarge = 0x4c415247 };
 
+// A span's header. It does not sit at the span's start: at 4 MiB-aligned
+// addresses every header would fall in the same cache set, and free reads one
+// per call. Its offset, the span's colour, depends on the granule number.
 struct Segment {
-  // Written before the span is marked, then read-only.
+  // What free reads, on one cache line. Written before the span is marked, then
+  // read-only, but for bumped, which only grows while the segment lives.
   uint32_t kind;
   uint32_t cls;
   uint32_t block_size;
   uint32_t count;
-  uint64_t magic;   // floor(2^44 / block_size) + 1: offset * magic >> 44 == offset / block_size
+  uint64_t magic;  // floor(2^44 / block_size) + 1: offset * magic >> 44 == offset / block_size
+  uint32_t first;  // slab: the first block's offset from the span's start
+  std::atomic<uint32_t> bumped;  // slab: blocks carved so far
   size_t granules;  // large: span length (changes under realloc, by the owner of the block)
-  size_t user_off;  // large: the block's pointer minus the segment
-  // Slab bookkeeping, under the class lock; bumped only grows while the segment lives.
+  size_t user_off;  // large: the block's pointer minus the span's start
+  // Slab bookkeeping, under the class lock.
   alignas(64) uint64_t free_list;
   uint32_t used;  // blocks out of the segment: live or in a thread list
-  std::atomic<uint32_t> bumped;
   Segment* prev;
   Segment* next;
   bool listed;  // on its class's list: it has a free or never-carved block
 };
 
-constexpr size_t kSlabFirst = 128;  // first block; keeps user pointers 16-aligned
-static_assert(sizeof(Segment) <= kSlabFirst, "segment header");
-constexpr size_t kLargeUserOff = kSlabFirst + kHeader;
+constexpr size_t kSegmentSize = 128;
+static_assert(sizeof(Segment) <= kSegmentSize, "segment header");
+
+inline size_t Colour(uintptr_t start) { return ((start >> kGranuleShift) & 31) * kSegmentSize; }
+inline Segment* HeaderOf(uintptr_t start) { return reinterpret_cast<Segment*>(start + Colour(start)); }
+inline uintptr_t StartOf(const Segment* s) { return reinterpret_cast<uintptr_t>(s) & ~(kGranule - 1); }
 
 // The divisor trick is exact for offsets below 2^22 and divisors of 32 and up:
 // with m = floor(2^44 / d) + 1, offset * (m * d - 2^44) < 2^22 * 2^22 = 2^44.
@@ -152,7 +177,7 @@ struct Span {
 
 constexpr size_t kPoolCapacity = 1024;          // decommitted spans, sorted, coalesced
 constexpr size_t kCacheEntries = 8;             // committed spans, most recent last
-constexpr size_t kCacheBytes = 64u << 20;
+constexpr size_t kCacheBytes = 32u << 20;
 
 std::mutex g_span_lock;
 Span g_pool[kPoolCapacity];
@@ -303,18 +328,24 @@ bool GrowSpan(uintptr_t start, size_t n, size_t m) {
 
 // ---- counters
 
+// Live bytes: g_live_bytes plus each thread's pending change, which a thread
+// adds to g_live_bytes once it passes kPublish either way (and when it ends).
+// A locked add per call would cost more than the rest of malloc. The peak is
+// the highest g_live_bytes + own pending a thread has seen: exact when one
+// thread allocates at a time; with others allocating at the same moment, off
+// by at most kPublish per other thread, either way (a thread that frees what
+// others allocated can even see less than zero).
+constexpr int64_t kPublish = 64 * 1024;
 alignas(64) std::atomic<uint64_t> g_live_bytes{0};
 std::atomic<uint64_t> g_peak_bytes{0};
 alignas(64) std::atomic<uint64_t> g_foreign_frees{0};
 std::atomic<uint64_t> g_invalid_frees{0};
 
-inline void AddLive(uint64_t n) {
-  const uint64_t now = g_live_bytes.fetch_add(n, std::memory_order_relaxed) + n;
+void RaisePeak(uint64_t value) {
   uint64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
-  while (now > peak && !g_peak_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  while (value > peak && !g_peak_bytes.compare_exchange_weak(peak, value, std::memory_order_relaxed)) {
   }
 }
-inline void SubLive(uint64_t n) { g_live_bytes.fetch_sub(n, std::memory_order_relaxed); }
 
 struct Counters {
   std::atomic<uint64_t> allocations{0};
@@ -327,18 +358,19 @@ inline void Bump(std::atomic<uint64_t>& counter) {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-// ---- thread lists
-
-struct Bin {
-  uint64_t head;
-  uint32_t count;
-};
+// ---- thread lists: per class, a stack of free blocks in an array, so that
+// taking or keeping a block touches the thread's array, not the block.
 
 struct ThreadCache {
-  Bin bins[kClasses];
+  uint32_t count[kClasses];
   Counters counters;
+  std::atomic<int64_t> pending{0};     // live bytes not yet in g_live_bytes
+  std::atomic<uint64_t> peak_seen{0};  // the highest live bytes this thread saw
   ThreadCache* prev;
   ThreadCache* next;
+  uintptr_t slots[kCacheLayout.total];
+
+  uintptr_t* Slots(unsigned c) { return slots + kCacheLayout.offset[c]; }
 };
 
 // Threads that ended, and calls from threads without a list, count here.
@@ -351,7 +383,7 @@ Counters g_other;
 ThreadCache* const kDead = reinterpret_cast<ThreadCache*>(uintptr_t{1});
 thread_local ThreadCache* t_cache = nullptr;
 
-Segment* SegmentOf(uintptr_t p) { return reinterpret_cast<Segment*>(p & ~(kGranule - 1)); }
+Segment* SegmentOf(uintptr_t p) { return HeaderOf(p & ~(kGranule - 1)); }
 
 void Link(ClassState& cs, Segment* s) {
   s->prev = nullptr;
@@ -377,13 +409,15 @@ Segment* NewSlab(unsigned c) {
     // A larger cached span: keep the first granule, retire the rest.
     ReleaseSpan(start + kGranule, got - 1);
   }
-  Segment* s = reinterpret_cast<Segment*>(start);
+  Segment* s = HeaderOf(start);
   const size_t block_size = ClassSize(c) + kHeader;
+  const size_t first = Colour(start) + kSegmentSize;
   s->kind = kSlab;
   s->cls = c;
   s->block_size = static_cast<uint32_t>(block_size);
-  s->count = static_cast<uint32_t>((kGranule - kSlabFirst) / block_size);
+  s->count = static_cast<uint32_t>((kGranule - first) / block_size);
   s->magic = Magic(block_size);
+  s->first = static_cast<uint32_t>(first);
   s->granules = 1;
   s->user_off = 0;
   s->free_list = 0;
@@ -393,13 +427,12 @@ Segment* NewSlab(unsigned c) {
   return s;
 }
 
-// Moves up to want blocks of class c out of the segments into a list linked
-// through Header::size, each marked free. Returns how many; *head the list.
-size_t TakeBlocks(unsigned c, size_t want, uint64_t* head) {
+// Moves up to want blocks of class c out of the segments into out[], each
+// marked free. Returns how many. (Free lists in segments link through Header::size.)
+size_t TakeBlocks(unsigned c, size_t want, uintptr_t* out) {
   ClassState& cs = g_classes[c];
   std::lock_guard<std::mutex> lock(cs.lock);
   size_t got = 0;
-  uint64_t list = 0;
   while (got < want) {
     Segment* s = cs.list;
     if (s == nullptr) {
@@ -412,40 +445,34 @@ size_t TakeBlocks(unsigned c, size_t want, uint64_t* head) {
     while (got < want && s->free_list != 0) {
       const uint64_t b = s->free_list;
       s->free_list = HeaderAt(b)->size;
-      HeaderAt(b)->size = list;
-      list = b;
-      ++got;
+      out[got++] = b;
       ++s->used;
     }
     uint32_t bumped = s->bumped.load(std::memory_order_relaxed);
-    const uintptr_t first = reinterpret_cast<uintptr_t>(s) + kSlabFirst;
+    const uintptr_t first = StartOf(s) + s->first;
     while (got < want && bumped < s->count) {
       const uintptr_t b = first + static_cast<uintptr_t>(bumped) * s->block_size;
       HeaderAt(b)->tag = kFree;
-      HeaderAt(b)->size = list;
-      list = b;
+      out[got++] = b;
       ++bumped;
-      ++got;
       ++s->used;
     }
     s->bumped.store(bumped, std::memory_order_relaxed);
     if (s->free_list == 0 && bumped == s->count) Unlink(cs, s);
   }
-  *head = list;
   return got;
 }
 
-// Returns a list of free blocks of class c (linked through Header::size) to
-// their segments; retires segments left empty beyond one per class.
-void ReturnBlocks(unsigned c, uint64_t list) {
+// Returns n free blocks of class c to their segments; retires segments left
+// empty beyond one per class.
+void ReturnBlocks(unsigned c, const uintptr_t* blocks, size_t n) {
   ClassState& cs = g_classes[c];
   Segment* retire[4];
   size_t retiring = 0;
   {
     std::lock_guard<std::mutex> lock(cs.lock);
-    while (list != 0) {
-      const uint64_t b = list;
-      list = HeaderAt(b)->size;
+    for (size_t i = 0; i < n; ++i) {
+      const uintptr_t b = blocks[i];
       Segment* s = SegmentOf(b);
       HeaderAt(b)->size = s->free_list;
       s->free_list = b;
@@ -461,33 +488,35 @@ void ReturnBlocks(unsigned c, uint64_t list) {
     }
   }
   for (size_t i = 0; i < retiring; ++i) {
-    const uintptr_t start = reinterpret_cast<uintptr_t>(retire[i]);
+    const uintptr_t start = StartOf(retire[i]);
     MarkSpan(start, 1, false);
     ReleaseSpan(start, 1);
   }
 }
 
-void FlushBin(Bin& bin, unsigned c, uint32_t keep) {
-  if (bin.count <= keep) return;
-  uint64_t head = bin.head;
-  uint64_t last = head;
-  for (uint32_t i = 1; i < bin.count - keep; ++i) last = HeaderAt(last)->size;
-  bin.head = HeaderAt(last)->size;
-  HeaderAt(last)->size = 0;
-  bin.count = keep;
-  ReturnBlocks(c, head);
+// Gives all but the newest keep blocks of class c back to the segments.
+void Flush(ThreadCache* tc, unsigned c, uint32_t keep) {
+  const uint32_t n = tc->count[c];
+  if (n <= keep) return;
+  uintptr_t* slots = tc->Slots(c);
+  ReturnBlocks(c, slots, n - keep);
+  std::memmove(slots, slots + (n - keep), keep * sizeof(uintptr_t));
+  tc->count[c] = keep;
 }
 
 void OnThreadExit(void* value) {
   ThreadCache* tc = static_cast<ThreadCache*>(value);
   t_cache = kDead;
-  for (unsigned c = 0; c < kClasses; ++c) FlushBin(tc->bins[c], c, 0);
+  for (unsigned c = 0; c < kClasses; ++c) Flush(tc, c, 0);
   {
     std::lock_guard<std::mutex> lock(g_registry_lock);
     g_other.allocations.fetch_add(tc->counters.allocations.load(std::memory_order_relaxed), std::memory_order_relaxed);
     g_other.reallocations.fetch_add(tc->counters.reallocations.load(std::memory_order_relaxed),
                                     std::memory_order_relaxed);
     g_other.frees.fetch_add(tc->counters.frees.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    g_live_bytes.fetch_add(static_cast<uint64_t>(tc->pending.load(std::memory_order_relaxed)),
+                           std::memory_order_relaxed);
+    RaisePeak(tc->peak_seen.load(std::memory_order_relaxed));
     if (tc->prev != nullptr) tc->prev->next = tc->next;
     else g_threads = tc->next;
     if (tc->next != nullptr) tc->next->prev = tc->prev;
@@ -534,34 +563,51 @@ inline void Count(ThreadCache* tc, std::atomic<uint64_t> Counters::*which) {
   else (g_other.*which).fetch_add(1, std::memory_order_relaxed);
 }
 
+// Live bytes change by delta (two's complement for a decrease).
+inline void Live(ThreadCache* tc, uint64_t delta) {
+  if (tc == nullptr) {
+    RaisePeak(g_live_bytes.fetch_add(delta, std::memory_order_relaxed) + delta);
+    return;
+  }
+  int64_t pending = tc->pending.load(std::memory_order_relaxed) + static_cast<int64_t>(delta);
+  uint64_t live;
+  if (__builtin_expect(pending > kPublish || pending < -kPublish, 0)) {
+    live = g_live_bytes.fetch_add(static_cast<uint64_t>(pending), std::memory_order_relaxed) +
+           static_cast<uint64_t>(pending);
+    pending = 0;
+  } else {
+    live = g_live_bytes.load(std::memory_order_relaxed) + static_cast<uint64_t>(pending);
+  }
+  tc->pending.store(pending, std::memory_order_relaxed);
+  if (static_cast<int64_t>(delta) > 0 && static_cast<int64_t>(live) > 0 &&
+      live > tc->peak_seen.load(std::memory_order_relaxed)) {
+    tc->peak_seen.store(live, std::memory_order_relaxed);
+  }
+}
+
 // A free block of class c (its header's tag is kFree), or 0.
 inline uintptr_t PopBlock(ThreadCache* tc, unsigned c) {
   if (tc == nullptr) {
-    uint64_t b = 0;
+    uintptr_t b = 0;
     return TakeBlocks(c, 1, &b) == 1 ? b : 0;
   }
-  Bin& bin = tc->bins[c];
-  if (__builtin_expect(bin.head == 0, 0)) {
-    bin.count = static_cast<uint32_t>(TakeBlocks(c, (CacheCap(c) + 1) / 2, &bin.head));
-    if (bin.count == 0) return 0;
+  uint32_t n = tc->count[c];
+  if (__builtin_expect(n == 0, 0)) {
+    n = static_cast<uint32_t>(TakeBlocks(c, (CacheCap(c) + 1) / 2, tc->Slots(c)));
+    if (n == 0) return 0;
   }
-  const uint64_t b = bin.head;
-  bin.head = HeaderAt(b)->size;
-  --bin.count;
-  return b;
+  tc->count[c] = n - 1;
+  return tc->Slots(c)[n - 1];
 }
 
 inline void PushBlock(ThreadCache* tc, unsigned c, uintptr_t b) {
   HeaderAt(b)->tag = kFree;
   if (tc == nullptr) {
-    HeaderAt(b)->size = 0;
-    ReturnBlocks(c, b);
+    ReturnBlocks(c, &b, 1);
     return;
   }
-  Bin& bin = tc->bins[c];
-  HeaderAt(b)->size = bin.head;
-  bin.head = b;
-  if (__builtin_expect(++bin.count > CacheCap(c), 0)) FlushBin(bin, c, CacheCap(c) / 2);
+  if (__builtin_expect(tc->count[c] == CacheCap(c), 0)) Flush(tc, c, CacheCap(c) / 2);
+  tc->Slots(c)[tc->count[c]++] = b;
 }
 
 // ---- large blocks
@@ -570,13 +616,16 @@ inline size_t GranulesFor(size_t bytes) { return (bytes + kGranule - 1) >> kGran
 
 // Precondition: size <= kMaxRequest, align a power of two.
 void* LargeAlloc(size_t size, size_t align, bool zero) {
-  size_t user_off = kLargeUserOff;
+  // Room for the header at any colour; the pointer's offset is fixed before the
+  // span (and so its colour) is known.
+  const size_t least = 31 * kSegmentSize + kSegmentSize + kHeader;
+  size_t user_off = least;
   size_t offset = 0;
   if (align > kGranule) {
     user_off = kGranule;
     offset = kGranule;
   } else if (align > kHeader) {
-    user_off = (kLargeUserOff + align - 1) & ~(align - 1);
+    user_off = (least + align - 1) & ~(align - 1);
   }
   // At least one byte past p, so that p lies inside the span even for size 0.
   const size_t n = GranulesFor(user_off + (size != 0 ? size : 1));
@@ -584,12 +633,13 @@ void* LargeAlloc(size_t size, size_t align, bool zero) {
   bool zeroed = false;
   const uintptr_t start = AcquireSpan(n, align, offset, &got, &zeroed);
   if (start == 0) return nullptr;
-  Segment* s = reinterpret_cast<Segment*>(start);
+  Segment* s = HeaderOf(start);
   s->kind = kLarge;
   s->cls = 0;
   s->block_size = 0;
   s->count = 0;
   s->magic = 0;
+  s->first = 0;
   s->granules = got;
   s->user_off = user_off;
   const uintptr_t p = start + user_off;
@@ -603,7 +653,7 @@ void* LargeAlloc(size_t size, size_t align, bool zero) {
 
 void LargeFree(Segment* s, uintptr_t p) {
   HeaderAt(p - kHeader)->tag = kFree;
-  const uintptr_t start = reinterpret_cast<uintptr_t>(s);
+  const uintptr_t start = StartOf(s);
   const size_t n = s->granules;
   MarkSpan(start, n, false);
   ReleaseSpan(start, n);
@@ -633,19 +683,25 @@ inline Where Locate(uintptr_t p, Found* out) {
   } else if (code != kHead) {
     return kInvalid;
   }
-  Segment* s = reinterpret_cast<Segment*>(start);
+  Segment* s = HeaderOf(start);
   out->segment = s;
   if (s->kind == kSlab && code == kHead) {
-    const uint64_t off = p - (start + kSlabFirst + kHeader);
+    const uint64_t off = p - (start + s->first + kHeader);
     if (off >= kGranule) return kInvalid;
+    // p - 16 lies inside the segment, so it can be read before the arithmetic
+    // below says whether it is a block's header: the load need not wait for it.
+    const Header h = *HeaderAt(p - kHeader);
     const uint64_t q = (off * s->magic) >> 44;
     if (q >= s->bumped.load(std::memory_order_relaxed)) return kInvalid;
-    const uintptr_t block = start + kSlabFirst + q * s->block_size;
-    const uint64_t d = p - (block + kHeader);
-    const uint64_t tag = HeaderAt(block)->tag;
-    if (d == 0 ? tag != kLive : ((d & 15) != 0 || tag != (kAligned | d))) return kInvalid;
+    const uintptr_t block = start + s->first + q * s->block_size;
+    if (block == p - kHeader) {
+      if (h.tag != kLive) return kInvalid;
+    } else {
+      const uint64_t d = p - (block + kHeader);
+      if ((d & 15) != 0 || HeaderAt(block)->tag != (kAligned | d)) return kInvalid;
+    }
     out->block = block;
-    out->size = HeaderAt(p - kHeader)->size;
+    out->size = h.size;
     return kSmall;
   }
   if (s->kind == kLarge) {
@@ -710,7 +766,7 @@ bool ResizeInPlace(Where where, const Found& f, uintptr_t p, size_t size) {
   }
   Segment* s = f.segment;
   if (size <= kSmallMax) return false;  // moving to a class gives the granules back
-  const uintptr_t start = reinterpret_cast<uintptr_t>(s);
+  const uintptr_t start = StartOf(s);
   const size_t n = s->granules;
   const size_t m = GranulesFor(s->user_off + size);
   if (m > n && !GrowSpan(start, n, m)) return false;
@@ -750,7 +806,7 @@ void* sysalloc_malloc(size_t size) {
     return nullptr;
   }
   Count(tc, &Counters::allocations);
-  AddLive(size);
+  Live(tc, size);
   return p;
 }
 
@@ -767,7 +823,7 @@ void* sysalloc_calloc(size_t count, size_t size) {
     return nullptr;
   }
   Count(tc, &Counters::allocations);
-  AddLive(total);
+  Live(tc, total);
   return p;
 }
 
@@ -788,7 +844,7 @@ void* sysalloc_aligned_alloc(size_t alignment, size_t size) {
     return nullptr;
   }
   Count(tc, &Counters::allocations);
-  AddLive(size);
+  Live(tc, size);
   return p;
 }
 
@@ -808,7 +864,7 @@ void sysalloc_free(void* ptr) {
   ThreadCache* tc = Cache();
   Release(tc, where, f, p);
   Count(tc, &Counters::frees);
-  SubLive(f.size);
+  Live(tc, 0 - f.size);
 }
 
 void* sysalloc_realloc(void* ptr, size_t size) {
@@ -841,7 +897,7 @@ void* sysalloc_realloc(void* ptr, size_t size) {
     std::memcpy(q, ptr, old < size ? old : size);
     ForeignFree(ptr);
     Count(tc, &Counters::allocations);
-    AddLive(size);
+    Live(tc, size);
     return q;
   }
   if (!ResizeInPlace(where, f, p, size)) {
@@ -855,8 +911,7 @@ void* sysalloc_realloc(void* ptr, size_t size) {
     ptr = q;
   }
   Count(tc, &Counters::reallocations);
-  if (size >= f.size) AddLive(size - f.size);
-  else SubLive(f.size - size);
+  Live(tc, size - f.size);
   return ptr;
 }
 
@@ -874,23 +929,34 @@ void sysalloc_stats(struct sysalloc_stats* out) {
   uint64_t allocations;
   uint64_t reallocations;
   uint64_t frees;
+  uint64_t live;
+  uint64_t peak;
   {
     std::lock_guard<std::mutex> lock(g_registry_lock);
     allocations = g_other.allocations.load(std::memory_order_relaxed);
     reallocations = g_other.reallocations.load(std::memory_order_relaxed);
     frees = g_other.frees.load(std::memory_order_relaxed);
+    live = g_live_bytes.load(std::memory_order_relaxed);
+    peak = g_peak_bytes.load(std::memory_order_relaxed);
     for (ThreadCache* tc = g_threads; tc != nullptr; tc = tc->next) {
       allocations += tc->counters.allocations.load(std::memory_order_relaxed);
       reallocations += tc->counters.reallocations.load(std::memory_order_relaxed);
       frees += tc->counters.frees.load(std::memory_order_relaxed);
+      live += static_cast<uint64_t>(tc->pending.load(std::memory_order_relaxed));
+      peak = std::max(peak, tc->peak_seen.load(std::memory_order_relaxed));
     }
+    // Read while other threads allocate and free, the sum can be torn, even
+    // below zero; it is exact once they are out of the shim.
+    if (static_cast<int64_t>(live) < 0) live = 0;
+    peak = std::max(peak, live);
+    RaisePeak(peak);
   }
   out->allocations = allocations;
   out->reallocations = reallocations;
   out->frees = frees;
   out->live_blocks = allocations - frees;
-  out->live_bytes = g_live_bytes.load(std::memory_order_relaxed);
-  out->peak_bytes = g_peak_bytes.load(std::memory_order_relaxed);
+  out->live_bytes = live;
+  out->peak_bytes = peak;
   out->foreign_frees = g_foreign_frees.load(std::memory_order_relaxed);
   out->invalid_frees = g_invalid_frees.load(std::memory_order_relaxed);
 }

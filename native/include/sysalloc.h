@@ -92,9 +92,12 @@ extern "C" {
  *   invalid_frees  pointers into the shim's memory that are not live blocks
  *                  (a double free, a pointer into the middle of a block), given
  *                  to free or realloc and otherwise ignored
- * live_bytes and peak_bytes are single atomics: exact at any moment. The other
- * counters are per thread and summed when read: exact once no other thread is
- * inside the shim.
+ * The counters are kept per thread and summed when read (a locked add per call
+ * would cost more than the rest of malloc): exact whenever no other thread is
+ * inside the shim. peak_bytes is exact while one thread allocates at a time;
+ * threads allocating at the same moment each see the others' bytes only in
+ * steps of 64 KiB, so it can be off the true peak by up to 64 KiB per such
+ * thread, either way.
  */
 struct sysalloc_stats {
   uint64_t allocations;
