@@ -35,6 +35,9 @@ export interface ThreadTotals {
   badZero: number;
   badAlignment: number;
   badSize: number;
+  /** The most bytes the threads held at once, by their own count (never below the shim's). */
+  heldAtMost: number;
+  heldAtEnd: number;
 }
 
 export interface Consumers {
@@ -83,6 +86,11 @@ export interface Consumers {
   uvReplaceAllocator(): number;
 
   runThreads(threads: number, opsPerThread: number, seed: number): ThreadTotals;
+  /**
+   * Thread A allocates `blocks` blocks of `size` and, still running, hands them
+   * to thread B, which frees them and allocates (and frees) one more. The bytes A allocated.
+   */
+  handOffWhileAlive(blocks: number, size: number): number;
 }
 
 export const consumers: Consumers = bindings({ bindings: 'shim_consumers', module_root: __dirname });

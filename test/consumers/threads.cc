@@ -3,6 +3,8 @@
 // some blocks handed to another thread to free. Each thread counts what it did,
 // so the test can hold the shim's counters to the exact totals.
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -48,6 +50,21 @@ struct Mailbox {
   std::vector<Held> items;
 };
 
+// Bytes the threads hold, kept apart from the shim: raised before a call that
+// may allocate, lowered after a free, so it is never below what the shim holds
+// for them; and the most it reached.
+struct Ledger {
+  std::atomic<int64_t> held{0};
+  std::atomic<int64_t> most{0};
+
+  void Add(int64_t n) {
+    const int64_t now = held.fetch_add(n) + n;
+    int64_t seen = most.load();
+    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+    }
+  }
+};
+
 uint64_t Next(uint64_t* state) {
   uint64_t x = *state;
   x ^= x << 13;
@@ -76,13 +93,14 @@ bool Intact(const Held& h, size_t n) {
   return diff == 0;
 }
 
-void Worker(const sysalloc_api* api, uint64_t seed, uint64_t ops, Mailbox* mailbox, Totals* out) {
+void Worker(const sysalloc_api* api, uint64_t seed, uint64_t ops, Mailbox* mailbox, Ledger* ledger, Totals* out) {
   Totals t;
   uint64_t state = seed * 0x9e3779b97f4a7c15ull + 1;
   Held slots[64];
   auto release = [&](const Held& h) {
     if (!Intact(h, h.n)) ++t.bad_content;
     api->free(h.p);
+    ledger->Add(-static_cast<int64_t>(h.n));
     ++t.frees;
   };
   for (uint64_t i = 0; i < ops; ++i) {
@@ -93,6 +111,9 @@ void Worker(const sysalloc_api* api, uint64_t seed, uint64_t ops, Mailbox* mailb
       size_t n = SizeFrom(Next(&state));
       size_t align = 16;
       void* p;
+      // What calloc below may round n down to is still within this.
+      ledger->Add(static_cast<int64_t>(n));
+      const size_t asked = n;
       if (op < 50) {
         p = api->malloc(n);
       } else if (op < 70) {
@@ -110,7 +131,9 @@ void Worker(const sysalloc_api* api, uint64_t seed, uint64_t ops, Mailbox* mailb
       } else {
         p = api->realloc(nullptr, n);
       }
+      ledger->Add(static_cast<int64_t>(n) - static_cast<int64_t>(asked));
       if (p == nullptr) {
+        ledger->Add(-static_cast<int64_t>(n));
         ++t.failures;
         continue;
       }
@@ -125,11 +148,14 @@ void Worker(const sysalloc_api* api, uint64_t seed, uint64_t ops, Mailbox* mailb
     } else if (op < 80) {
       const size_t n = 1 + SizeFrom(Next(&state));
       if (!Intact(h, h.n)) ++t.bad_content;
+      if (n > h.n) ledger->Add(static_cast<int64_t>(n - h.n));
       void* q = api->realloc(h.p, n);
       if (q == nullptr) {
+        if (n > h.n) ledger->Add(-static_cast<int64_t>(n - h.n));
         ++t.failures;
         continue;
       }
+      if (n < h.n) ledger->Add(-static_cast<int64_t>(h.n - n));
       ++t.reallocations;
       Held moved{static_cast<uint8_t*>(q), n, h.seed};
       if (!Intact(moved, std::min(n, h.n))) ++t.bad_content;
@@ -140,6 +166,7 @@ void Worker(const sysalloc_api* api, uint64_t seed, uint64_t ops, Mailbox* mailb
     } else if (op < 85) {
       if (!Intact(h, h.n)) ++t.bad_content;
       if (api->realloc(h.p, 0) != nullptr) ++t.failures;
+      ledger->Add(-static_cast<int64_t>(h.n));
       ++t.frees;
       h = Held{};
     } else {
@@ -176,18 +203,24 @@ Napi::Value RunThreads(const Napi::CallbackInfo& info) {
   const uint64_t ops = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
   const uint64_t seed = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
   Mailbox mailbox;
+  Ledger ledger;
   std::vector<Totals> results(threads);
   std::vector<std::thread> workers;
-  for (uint32_t i = 0; i < threads; ++i) workers.emplace_back(Worker, api, seed + i, ops, &mailbox, &results[i]);
+  for (uint32_t i = 0; i < threads; ++i) {
+    workers.emplace_back(Worker, api, seed + i, ops, &mailbox, &ledger, &results[i]);
+  }
   for (std::thread& w : workers) w.join();
   Totals total;
   for (const Totals& t : results) total.Add(t);
   for (const Held& h : mailbox.items) {
     if (!Intact(h, h.n)) ++total.bad_content;
     api->free(h.p);
+    ledger.Add(-static_cast<int64_t>(h.n));
     ++total.frees;
   }
   Napi::Object out = Napi::Object::New(env);
+  out.Set("heldAtMost", static_cast<double>(ledger.most.load()));
+  out.Set("heldAtEnd", static_cast<double>(ledger.held.load()));
   out.Set("allocations", static_cast<double>(total.allocations));
   out.Set("reallocations", static_cast<double>(total.reallocations));
   out.Set("frees", static_cast<double>(total.frees));
@@ -200,10 +233,52 @@ Napi::Value RunThreads(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// handOffWhileAlive(blocks, size): thread A allocates the blocks and, still
+// running, hands them to thread B, which frees them all and then allocates one
+// more block (and frees it); then both end. A's bytes have not reached the
+// shared total when B frees them, so B's own count goes below zero. Returns
+// the bytes A allocated.
+Napi::Value HandOffWhileAlive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const sysalloc_api* api = Api(env);
+  const uint32_t count = info[0].As<Napi::Number>().Uint32Value();
+  const size_t size = info[1].As<Napi::Number>().Uint32Value();
+  // A block past 64 KiB each way publishes this thread's pending bytes first.
+  api->free(api->malloc(size_t{1} << 17));
+  std::vector<void*> blocks;
+  std::mutex lock;
+  std::condition_variable changed;
+  int stage = 0;
+  auto wait_for = [&](int s) {
+    std::unique_lock<std::mutex> l(lock);
+    changed.wait(l, [&] { return stage >= s; });
+  };
+  auto advance = [&](int s) {
+    std::lock_guard<std::mutex> l(lock);
+    stage = s;
+    changed.notify_all();
+  };
+  std::thread a([&] {
+    for (uint32_t i = 0; i < count; ++i) blocks.push_back(api->malloc(size));
+    advance(1);
+    wait_for(2);
+  });
+  std::thread b([&] {
+    wait_for(1);
+    for (void* p : blocks) api->free(p);
+    api->free(api->malloc(16));
+    advance(2);
+  });
+  a.join();
+  b.join();
+  return Napi::Number::New(env, static_cast<double>(count) * static_cast<double>(size));
+}
+
 }  // namespace
 
 void InitThreads(Napi::Env env, Napi::Object exports) {
   exports.Set("runThreads", Napi::Function::New(env, RunThreads, "runThreads"));
+  exports.Set("handOffWhileAlive", Napi::Function::New(env, HandOffWhileAlive, "handOffWhileAlive"));
 }
 
 }  // namespace consumer
