@@ -39,9 +39,14 @@
  * Why not read p - 16 of every pointer: glibc keeps a chunk header there, but
  * other allocators need not (a jemalloc or Windows heap pointer can start a
  * page), a freed large block is unmapped, and a magic number can be forged by
- * any data. Why not a registry of issued pointers: a hash-set insert and erase
- * per block costs more than malloc itself. The granule check costs one load
- * and a few arithmetic instructions per free (measured in bench/shim.js).
+ * any data. Why not a registry of issued pointers: it cannot tell a double free
+ * from a foreign pointer (neither is in it), and a prototype (64 shards, a
+ * mutex each, open addressing) took glibc's malloc + free from 17 to 33 ns.
+ * What the granule check costs (npm run bench:shim, 2-core Xeon, glibc 2.36):
+ * finding a block's header, usable_size with the blocks in cache, 4.1 ns
+ * against glibc's 2.3 ns; freeing a foreign pointer about 10% more than
+ * glibc's free alone; whole workloads 0.95x (zlib), 1.00x (SQLite) and 0.67x
+ * (a trace of mixed sizes) of glibc's time.
  *
  * Rules (the C standard, then glibc where the standard leaves a choice):
  *  - malloc(0) returns a unique non-NULL pointer (as glibc), usable size 0.
