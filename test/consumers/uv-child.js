@@ -30,10 +30,14 @@ steps.before = shim.stats();
 steps.replaceResult = consumers.uvReplaceAllocator();
 
 async function main() {
-  // Closing the handles frees, through the shim, blocks the system allocator gave.
+  // Closing the handles frees, through the shim, blocks the system allocator
+  // gave. libuv frees them in the handles' close callbacks, which on Windows wait
+  // for the cancelled directory read: wait for the frees, for up to 5 s.
   watcher.close();
   fs.unwatchFile(watched);
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  for (let i = 0; i < 500 && shim.stats().foreignFrees === steps.before.foreignFrees; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   steps.afterClosingOldHandles = shim.stats();
 
   // Timers.
