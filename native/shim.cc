@@ -9,10 +9,10 @@
 // foreign, the head of a span, a granule after the head, or retired (released
 // by the shim, still reserved by it).
 //
-// Each thread keeps a short list of free blocks per class; the lists refill
-// from, and flush to, the segments under a per-class lock. Blocks carry their
-// header from the moment they are carved: size (or the free-list link) and a
-// state word.
+// Each thread keeps up to 64 free blocks per class in an array; it refills
+// from, and flushes to, the segments under a per-class lock. Blocks carry their
+// header from the moment they are carved: size (in a segment's free list, the
+// link) and a state word.
 #include "include/sysalloc.h"
 
 #include <algorithm>
