@@ -1,13 +1,19 @@
-import { native, NativeBlockStats } from './native';
+import { native } from './native';
+import type { NativeBlockStats } from './native';
 
-export { AllocError, AllocErrorCode } from './errors';
-export { Block, BlockOptions } from './block';
-export { Arena, ArenaOptions } from './arena';
-export { Pool, PoolOptions } from './pool';
-export { MemoryRegion } from './region';
+export { AllocError } from './errors';
+export type { AllocErrorCode } from './errors';
+export { Block } from './block';
+export type { BlockOptions } from './block';
+export { Arena } from './arena';
+export type { ArenaOptions } from './arena';
+export { Pool } from './pool';
+export type { PoolOptions } from './pool';
+export type { MemoryRegion } from './region';
 export { alignUp, alignDown, isAligned, addressOf, pageSize, blockSource } from './align';
-export { SourceName } from './native';
-export { shim, includeDir, ShimPointers, ShimStats } from './shim';
+export type { SourceName } from './native';
+export { shim, includeDir } from './shim';
+export type { ShimPointers, ShimStats } from './shim';
 export { MAX_ALIGN, MAX_SIZE } from './validate';
 
 export type BlockStats = NativeBlockStats;
