@@ -5,7 +5,11 @@
       "sources": ["native/blocks.cc", "native/shim.cc", "native/binding.cc"],
       "include_dirs": ["native"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
-      "defines": ["NAPI_VERSION=8"],
+      # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: in a worker being terminated,
+      # Node-API refuses to throw, and node-addon-api would then abort the whole
+      # process (node-addon-api#975); test/worker-stress.test.ts terminates
+      # workers while they load the addon.
+      "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"],
       "conditions": [
         ["OS=='win'", {
