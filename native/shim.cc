@@ -47,7 +47,6 @@ constexpr size_t kMaxRequest = static_cast<size_t>(PTRDIFF_MAX) - 4 * kGranule;
 // to tell live from freed.
 constexpr uint64_t kLive = 0x5359534c4c495645ull;     // "SYSLLIVE"
 constexpr uint64_t kFree = 0x5359534c46524545ull;     // "SYSLFREE"
-constexpr uint64_t kOffsetMask = (uint64_t{1} << 40) - 1;
 // A small block holding an aligned pointer p at offset d past its usual user
 // start: the block's own state word is kAligned | d, and p - 8 is kInner | d.
 constexpr uint64_t kAligned = 0x414c4eull << 40;
@@ -676,6 +675,10 @@ inline Where Locate(uintptr_t p, Found* out) {
   const uintptr_t g = p >> kGranuleShift;
   const unsigned code = CodeOf(g);
   if (code == kForeign) return kNotOurs;
+  // Every pointer the shim issues is a multiple of 16; reading a header in
+  // front of any other would be a misaligned load (undefined behaviour, which
+  // UBSan reported for a free of p + 1).
+  if ((p & (kHeader - 1)) != 0) return kInvalid;
   uintptr_t start = g << kGranuleShift;
   if (code == kCont) {
     if (g == 0 || CodeOf(g - 1) != kHead) return kInvalid;

@@ -91,26 +91,21 @@ inline bool Recommit(void* p, size_t size) {
 }
 inline bool GrowInPlace(void*, size_t, size_t) { return false; }
 
+// Internal linkage, as on POSIX below.
 namespace detail {
-inline DWORD& FlsIndex() {
-  static DWORD index = FLS_OUT_OF_INDEXES;
-  return index;
-}
-inline void(*&OnExit())(void*) {
-  static void (*fn)(void*) = nullptr;
-  return fn;
-}
-inline void WINAPI FlsCallback(void* value) {
-  if (value != nullptr) OnExit()(value);
+static DWORD g_fls_index = FLS_OUT_OF_INDEXES;
+static void (*g_on_exit)(void*) = nullptr;
+static void WINAPI FlsCallback(void* value) {
+  if (value != nullptr) g_on_exit(value);
 }
 }  // namespace detail
 
 inline bool InitThreadExit(void (*on_exit)(void*)) {
-  detail::OnExit() = on_exit;
-  detail::FlsIndex() = FlsAlloc(detail::FlsCallback);
-  return detail::FlsIndex() != FLS_OUT_OF_INDEXES;
+  detail::g_on_exit = on_exit;
+  detail::g_fls_index = FlsAlloc(detail::FlsCallback);
+  return detail::g_fls_index != FLS_OUT_OF_INDEXES;
 }
-inline void SetThreadValue(void* value) { FlsSetValue(detail::FlsIndex(), value); }
+inline void SetThreadValue(void* value) { FlsSetValue(detail::g_fls_index, value); }
 
 #else  // POSIX
 
@@ -141,15 +136,19 @@ inline bool GrowInPlace(void* p, size_t old_size, size_t new_size) {
 #endif
 }
 
+// The key has internal linkage (shim.cc is the only file that includes this
+// one), on purpose: gcc makes the static local of an inline function a GNU
+// unique symbol, which the dynamic linker shares between every copy of
+// sysalloc in the process (two versions of the package in node_modules),
+// RTLD_LOCAL or not. The copy that initialised second took over the first
+// one's key, and its thread-exit handler then freed the other copy's thread
+// lists while that copy still listed them (a use after free ASan reported).
 namespace detail {
-inline pthread_key_t& Key() {
-  static pthread_key_t key;
-  return key;
-}
+static pthread_key_t g_key;
 }  // namespace detail
 
-inline bool InitThreadExit(void (*on_exit)(void*)) { return pthread_key_create(&detail::Key(), on_exit) == 0; }
-inline void SetThreadValue(void* value) { pthread_setspecific(detail::Key(), value); }
+inline bool InitThreadExit(void (*on_exit)(void*)) { return pthread_key_create(&detail::g_key, on_exit) == 0; }
+inline void SetThreadValue(void* value) { pthread_setspecific(detail::g_key, value); }
 
 #endif
 
