@@ -69,6 +69,16 @@ Napi::Value ShimStats(const Napi::CallbackInfo& info) {
 }  // namespace sysalloc
 // ---- end shim ----
 
+#ifdef SYSALLOC_TESTING
+// Test builds only (test/faults/binding.gyp): the fault switch of fault.h and
+// other test-only functions, defined in test/faults/testing.cc, under `testing`.
+namespace sysalloc {
+namespace testing {
+Napi::Object Exports(Napi::Env env);
+}  // namespace testing
+}  // namespace sysalloc
+#endif
+
 namespace sysalloc {
 namespace {
 
@@ -474,6 +484,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   status.Set("noMemory", static_cast<double>(kNoMemory));
   status.Set("notAllocated", static_cast<double>(kNotAllocated));
   exports.Set("status", status);
+#ifdef SYSALLOC_TESTING
+  exports.Set("testing", testing::Exports(env));
+#endif
   return exports;
 }
 

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "fault.h"
+
 namespace sysalloc {
 namespace blocks {
 namespace {
@@ -114,7 +116,7 @@ bool Allocate(size_t size, size_t align, bool zero, os::Region* out) {
   if (Cache().Take(size, align, &region)) {
     cache_hits.fetch_add(1, std::memory_order_relaxed);
   } else {
-    if (!os::Allocate(size, align, &region)) return false;
+    if (fault::Inject() || !os::Allocate(size, align, &region)) return false;
     os_allocations[static_cast<int>(region.source)].fetch_add(1, std::memory_order_relaxed);
   }
   if (zero && !region.zeroed) {

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "fault.h"
 #include "shim_os.h"
 
 namespace sysalloc {
@@ -240,7 +241,7 @@ uintptr_t AcquireSpan(size_t n, size_t align, size_t offset, size_t* got, bool* 
         --g_pool_size;
       }
       lock.unlock();
-      if (!shim_os::Recommit(reinterpret_cast<void*>(start), n * kGranule)) {
+      if (fault::Inject() || !shim_os::Recommit(reinterpret_cast<void*>(start), n * kGranule)) {
         lock.lock();
         PoolInsert(start, n);
         return 0;
@@ -250,6 +251,7 @@ uintptr_t AcquireSpan(size_t n, size_t align, size_t offset, size_t* got, bool* 
       return start;
     }
   }
+  if (fault::Inject()) return 0;
   const uintptr_t start = reinterpret_cast<uintptr_t>(
       shim_os::MapAligned(n * kGranule, align > kGranule ? align : kGranule, align > kGranule ? offset : 0));
   if (start == 0) return 0;
@@ -310,7 +312,7 @@ bool GrowSpan(uintptr_t start, size_t n, size_t m) {
         --g_pool_size;
       }
       lock.unlock();
-      if (!shim_os::Recommit(reinterpret_cast<void*>(end), extra * kGranule)) {
+      if (fault::Inject() || !shim_os::Recommit(reinterpret_cast<void*>(end), extra * kGranule)) {
         lock.lock();
         PoolInsert(end, extra);
         return false;
@@ -320,7 +322,9 @@ bool GrowSpan(uintptr_t start, size_t n, size_t m) {
     }
   }
   if ((start + m * kGranule - 1) >> kAddressBits) return false;
-  if (!shim_os::GrowInPlace(reinterpret_cast<void*>(start), n * kGranule, m * kGranule)) return false;
+  if (fault::Inject() || !shim_os::GrowInPlace(reinterpret_cast<void*>(start), n * kGranule, m * kGranule)) {
+    return false;
+  }
   for (size_t g = 0; g < extra; ++g) SetCode((end >> kGranuleShift) + g, kCont);
   return true;
 }

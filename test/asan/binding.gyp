@@ -1,0 +1,27 @@
+# Test-only, Linux only: the testing addon of test/faults built with
+# AddressSanitizer and UBSan (gcc ships both runtimes with g++), for
+# test/asan.test.ts, which runs its deliberate bugs in a child node with the ASan
+# runtime preloaded. Built by test/faults/build.js; not published. Windows
+# (mingw-w64) has no ASan, so there this file has no target.
+{
+  "targets": [],
+  "conditions": [
+    ["OS=='linux'", {
+      "targets": [
+        {
+          "target_name": "sysalloc_testing_asan",
+          "sources": ["../../native/blocks.cc", "../../native/shim.cc", "../../native/binding.cc",
+                      "../../native/os_posix.cc", "../faults/testing.cc"],
+          "include_dirs": ["../../native"],
+          "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+          "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
+                      "SYSALLOC_FAULT_INJECTION", "SYSALLOC_TESTING"],
+          "cflags": ["-O1", "-g", "-fno-omit-frame-pointer",
+                     "-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
+          "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }
+      ]
+    }]
+  ]
+}

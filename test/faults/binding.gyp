@@ -1,0 +1,26 @@
+# Test-only: the addon built again from the same native/ sources with the fault
+# switch of native/fault.h (SYSALLOC_FAULT_INJECTION) and the `testing` exports
+# of testing.cc (SYSALLOC_TESTING). test/asan/binding.gyp builds the same with
+# AddressSanitizer and UBSan (a gyp file of its own: objects of sources outside
+# a gyp file's folder land in one place for all its targets). Built by the test
+# scripts (build.js), never by a user's npm install, and not published.
+{
+  "targets": [
+    {
+      "target_name": "sysalloc_testing",
+      "sources": ["../../native/blocks.cc", "../../native/shim.cc", "../../native/binding.cc", "testing.cc"],
+      "include_dirs": ["../../native"],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
+                  "SYSALLOC_FAULT_INJECTION", "SYSALLOC_TESTING"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"],
+      "conditions": [
+        ["OS=='win'", {
+          "sources": ["../../native/os_windows.cc"]
+        }, {
+          "sources": ["../../native/os_posix.cc"]
+        }]
+      ]
+    }
+  ]
+}
