@@ -231,16 +231,18 @@ export class Pool {
       giveUp(region);
       throw new AllocError('ERR_NO_MEMORY', `no memory for the free list of ${total} slots`);
     }
+    // Slot numbers are never reused: retired slots lower #slots but keep theirs.
+    const firstSlot = this.#live.length;
     // New slots go below the free ones, so memory already in use is reused
     // first; among them the lowest index is on top.
-    for (let i = 0; i < count; i++) free[i] = total - 1 - i;
+    for (let i = 0; i < count; i++) free[i] = firstSlot + count - 1 - i;
     free.set(this.#free.subarray(0, this.#top), count);
     const added: Region = {
       ...region,
       view,
       arrayBuffer: view?.buffer as ArrayBuffer | undefined,
       first,
-      firstSlot: this.#slots,
+      firstSlot,
       count,
       retired: false,
     };

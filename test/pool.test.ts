@@ -428,3 +428,23 @@ describe('Pool: ERR_NO_MEMORY from the OS', () => {
     });
   });
 });
+
+describe('Pool slot numbers after retired slots', () => {
+  test('a checked pool whose added block its caller freed keeps numbering new slots apart', () => {
+    const pool = new Pool({ slotSize: 64, slots: 2, align: 64, checked: true });
+    const first = Block.alloc(4096);
+    pool.addMemory(first);
+    pool.addMemory(Block.alloc(4096));
+    first.free(); // against the contract: the pool retires that block's slots
+    const held: Buffer[] = [];
+    for (let i = 0; i < 3; i++) held.push(pool.alloc());
+    pool.addMemory(Block.alloc(4096));
+    while (pool.available > 0) held.push(pool.alloc());
+    expect(pool.used).toBe(held.length);
+    const addresses = new Set(held.map((b) => addressOf(b)));
+    expect(addresses.size).toBe(held.length);
+    for (const b of held) pool.free(b);
+    expect(pool.used).toBe(0);
+    pool.destroy();
+  });
+});
