@@ -120,7 +120,9 @@ export class Pool {
    */
   addMemory(block: Block): void {
     this.#checkAlive('add memory to');
-    const region = adopt('this pool', block, this.#regions);
+    // A block its caller freed no longer counts: its memory is either still held
+    // by this pool's views, so no new block can lie there, or already returned.
+    const region = adopt('this pool', block, this.#regions.filter((r) => !r.block.freed));
     if (padTo(region.address, this.align) + this.slotSize > region.size) {
       disown(region);
       throw new AllocError(
