@@ -793,21 +793,14 @@ void ForeignFree(void* p) {
 
 void InvalidFree() { g_invalid_frees.fetch_add(1, std::memory_order_relaxed); }
 
-}  // namespace
-}  // namespace shim
-}  // namespace sysalloc
-
-using namespace sysalloc::shim;
-
-extern "C" {
-
-void* sysalloc_malloc(size_t size) {
+// malloc and calloc: NULL with ENOMEM past kMaxRequest or when the OS refuses.
+void* AllocateCounted(size_t size, bool zero) {
   if (size > kMaxRequest) {
     errno = ENOMEM;
     return nullptr;
   }
   ThreadCache* tc = Cache();
-  void* p = Allocate(tc, size, false);
+  void* p = Allocate(tc, size, zero);
   if (p == nullptr) {
     errno = ENOMEM;
     return nullptr;
@@ -817,21 +810,23 @@ void* sysalloc_malloc(size_t size) {
   return p;
 }
 
+}  // namespace
+}  // namespace shim
+}  // namespace sysalloc
+
+using namespace sysalloc::shim;
+
+extern "C" {
+
+void* sysalloc_malloc(size_t size) { return AllocateCounted(size, false); }
+
 void* sysalloc_calloc(size_t count, size_t size) {
   size_t total;
-  if (__builtin_mul_overflow(count, size, &total) || total > kMaxRequest) {
+  if (__builtin_mul_overflow(count, size, &total)) {
     errno = ENOMEM;
     return nullptr;
   }
-  ThreadCache* tc = Cache();
-  void* p = Allocate(tc, total, true);
-  if (p == nullptr) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  Count(tc, &Counters::allocations);
-  Live(tc, total);
-  return p;
+  return AllocateCounted(total, true);
 }
 
 void* sysalloc_aligned_alloc(size_t alignment, size_t size) {
