@@ -24,12 +24,11 @@ logs=$work/logs
 say() { echo "test:asan: $*" >&2; }
 
 # g++ brings gcc's sanitizer runtimes (Debian: libasan8 and libubsan1 are
-# dependencies of g++-12); the test consumers link SQLite.
+# dependencies of g++-12).
 missing=()
 command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
 command -v python3 >/dev/null || missing+=(python3)
-[ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo

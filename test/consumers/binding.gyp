@@ -1,7 +1,9 @@
 # Test-only: plugs the shim into zlib, SQLite and libuv. Built by the test
 # scripts (build.js), never by a user's npm install, and not published.
-# SQLite is the system's (Debian: libsqlite3-dev); a Windows build has none, so
-# it leaves the SQLite consumer out (sqliteInstall and the rest are then absent).
+# zlib is Node's own; SQLite is its amalgamation, compiled in from the copy that
+# sqlite-source.js takes from an npm package, so no system SQLite is needed.
+# A Windows build leaves the SQLite consumer out (sqliteInstall and the rest are
+# then absent).
 {
   "targets": [
     {
@@ -15,9 +17,25 @@
         ["OS!='win'", {
           "sources": ["sqlite.cc"],
           "defines": ["CONSUMER_SQLITE"],
-          "libraries": ["-lsqlite3"]
+          "dependencies": ["sqlite3"],
+          "include_dirs": ["<!(node sqlite-source.js)"]
         }]
       ]
     }
+  ],
+  "conditions": [
+    ["OS!='win'", {
+      "targets": [
+        {
+          "target_name": "sqlite3",
+          "type": "static_library",
+          "sources": ["<!(node sqlite-source.js)/sqlite3.c"],
+          # SQLite's own code, not ours: its warnings are not this project's to fix.
+          "cflags": ["-w", "-O2"],
+          "cflags!": ["-Wall", "-Wextra", "-Werror"],
+          "defines": ["SQLITE_THREADSAFE=1", "SQLITE_OMIT_LOAD_EXTENSION", "SQLITE_DEFAULT_MEMSTATUS=1"]
+        }
+      ]
+    }]
   ]
 }

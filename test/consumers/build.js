@@ -4,7 +4,7 @@
 // runs (npm test's pretest). Configures only when there is no build yet or
 // binding.gyp changed; make then rebuilds only what changed.
 //
-// Needs SQLite's headers and library (Debian: libsqlite3-dev; .ci/run installs it).
+// SQLite comes from sqlite-source.js (an npm package's amalgamation, cached).
 
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -27,9 +27,7 @@ function run(args) {
   const result = spawnSync(process.execPath, [nodeGyp, ...full], { cwd: here, stdio: 'inherit' });
   if (result.status !== 0) {
     process.stderr.write(
-      `node-gyp ${args[0]} failed in ${here}.\n` +
-        'The consumers need SQLite\'s headers and library: on Debian or Ubuntu, apt-get install libsqlite3-dev ' +
-        '(.ci/run installs it when missing).\n',
+      `node-gyp ${args[0]} failed in ${here}.\n`,
     );
     process.exit(result.status === null ? 1 : result.status);
   }
