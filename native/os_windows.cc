@@ -1,5 +1,8 @@
 // The OS contract (os.h) on Windows. Blocks: _aligned_malloc for small regions,
 // VirtualAlloc for large ones (docs/design.md, "Where block memory comes from").
+#include "os.h"
+#include "portability.h"
+
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
@@ -8,9 +11,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-
-#include "os.h"
-#include "portability.h"
 
 namespace sysalloc {
 namespace os {

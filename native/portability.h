@@ -1,11 +1,13 @@
 // The one place for compiler-specific builtins and attributes: a GCC/Clang
 // branch and an MSVC branch of each, nothing else. No Node or V8 headers.
+// The MSVC branch serves cl.exe and clang-cl (which define _MSC_VER and know
+// its intrinsics); mingw-w64's gcc takes the GCC branch.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#if defined(_MSC_VER) && !defined(__clang__)
+#if defined(_MSC_VER)
 #include <intrin.h>
 #define SYSALLOC_MSVC 1
 #else
