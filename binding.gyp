@@ -2,7 +2,10 @@
   "targets": [
     {
       "target_name": "sysalloc",
-      "sources": ["native/blocks.cc", "native/shim.cc", "native/binding.cc"],
+      "sources": ["native/blocks.cc", "native/binding.cc", "native/binding_shim.cc",
+                  "native/shim/api.cc", "native/shim/granule_map.cc", "native/shim/large.cc",
+                  "native/shim/segments.cc", "native/shim/shared.cc", "native/shim/spans.cc",
+                  "native/shim/stats.cc", "native/shim/thread_cache.cc"],
       "include_dirs": ["native"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: in a worker being terminated,
@@ -11,6 +14,10 @@
       # workers while they load the addon.
       "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"],
+      # Hidden symbols: the addon exports only what Node looks up
+      # (napi_register_module_v1, node_api_module_get_api_version_v1);
+      # scripts/check-exports.sh checks it.
+      "cflags": ["-fvisibility=hidden", "-fvisibility-inlines-hidden"],
       "conditions": [
         ["OS=='win'", {
           "sources": ["native/os_windows.cc"]
@@ -20,7 +27,9 @@
         ["OS=='mac'", {
           "xcode_settings": {
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
-            "OTHER_CPLUSPLUSFLAGS": ["-Wall", "-Wextra", "-Werror"]
+            "OTHER_CPLUSPLUSFLAGS": ["-Wall", "-Wextra", "-Werror"],
+            "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
+            "GCC_INLINES_ARE_PRIVATE_EXTERN": "YES"
           }
         }]
       ]

@@ -23,7 +23,16 @@ const ROOT = path.join(__dirname, '..');
 const BUILD = path.join(__dirname, '.build');
 const LIB = path.join(BUILD, 'libsysalloc-shim.so');
 const BIN = path.join(BUILD, 'shim-bench');
-const SHIM_SOURCES = ['native/shim.cc', 'native/shim_os.h', 'native/include/sysalloc.h'].map((f) => path.join(ROOT, f));
+// The shim's translation units, then the headers they read (for staleness only).
+const SHIM_UNITS = [
+  ...fs.readdirSync(path.join(ROOT, 'native', 'shim')).filter((f) => f.endsWith('.cc')).map((f) => `native/shim/${f}`),
+  'native/os_posix.cc',
+].map((f) => path.join(ROOT, f));
+const SHIM_SOURCES = [
+  ...SHIM_UNITS,
+  ...fs.readdirSync(path.join(ROOT, 'native', 'shim')).filter((f) => f.endsWith('.h')).map((f) => `native/shim/${f}`),
+  'native/os.h', 'native/portability.h', 'native/released_cache.h', 'native/fault.h', 'native/include/sysalloc.h',
+].map((f) => path.join(ROOT, f));
 const BENCH_SOURCE = path.join(__dirname, 'shim-bench.cc');
 const TARGET = 1.05;
 
@@ -81,7 +90,7 @@ function build() {
   // The addon's Release flags (node-gyp): -O3 -fPIC -fno-omit-frame-pointer, C++17.
   const flags = ['-O3', '-fPIC', '-fno-omit-frame-pointer', '-std=c++17', '-Wall', '-Wextra', '-pthread'];
   if (newer(SHIM_SOURCES, LIB)) {
-    compile([...flags, '-shared', `-I${path.join(ROOT, 'native')}`, '-o', LIB, SHIM_SOURCES[0]]);
+    compile([...flags, '-shared', `-I${path.join(ROOT, 'native')}`, '-o', LIB, ...SHIM_UNITS]);
   }
   if (newer([BENCH_SOURCE, LIB, ...SHIM_SOURCES], BIN)) {
     compile([...flags, `-I${path.join(ROOT, 'native', 'include')}`, '-o', BIN, BENCH_SOURCE,

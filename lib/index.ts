@@ -19,9 +19,11 @@ export { MAX_ALIGN, MAX_SIZE } from './validate';
 export type BlockStats = NativeBlockStats;
 
 /**
- * Process-wide counters of the block allocator (all threads): live blocks and
- * bytes, OS calls and their matching releases per source, and the large-region
- * cache. Useful for leak checks.
+ * Counters of this copy of sysalloc's block allocator, over every thread of the
+ * process: live blocks and bytes, OS calls and their matching releases per
+ * source, and the large-region cache. Another copy of sysalloc in the same
+ * process (a second version nested in node_modules) counts its own Blocks.
+ * Useful for leak checks.
  */
 export function blockStats(): BlockStats {
   return native.stats();

@@ -6,16 +6,18 @@ import path = require('path');
 import { native, NativeShimPointers, NativeShimStats } from './native';
 
 /**
- * Addresses (bigint) of `sysalloc_malloc`, `sysalloc_calloc`, `sysalloc_realloc`,
- * `sysalloc_free`, `sysalloc_aligned_alloc`, `sysalloc_usable_size`,
- * `sysalloc_stats`, and of the function table (`struct sysalloc_api`) that a
- * consumer checks with `sysalloc_api_at(table)`.
+ * Addresses (bigint) of the process's shim functions (`sysalloc_malloc`,
+ * `sysalloc_calloc`, `sysalloc_realloc`, `sysalloc_free`, `sysalloc_aligned_alloc`,
+ * `sysalloc_usable_size`, `sysalloc_get_stats`), and of the function table
+ * (`struct sysalloc_api`) that a consumer checks with `sysalloc_api_at(table)`.
+ * Every copy of sysalloc loaded in the process returns the same addresses: the
+ * table of the copy that was asked first.
  */
 export type ShimPointers = NativeShimPointers;
 
 /**
- * Process-wide counters over every thread, as `struct sysalloc_stats` defines
- * them. `liveBytes` and `peakBytes` are exact at any moment; the others once no
+ * The process's shim counters, over every thread and every copy of sysalloc in
+ * the process (they share one shim), as `struct sysalloc_stats` defines them. `liveBytes` and `peakBytes` are exact at any moment; the others once no
  * other thread is inside the shim.
  */
 export type ShimStats = NativeShimStats;

@@ -14,60 +14,12 @@
 #include "blocks.h"
 #include "os.h"
 
-// ---- shim ----
-// The shim's addresses and counters for JavaScript (lib/shim.ts). The shim
-// itself (shim.cc) never touches Node-API.
-#include "include/sysalloc.h"
-
 namespace sysalloc {
 namespace shim_binding {
-namespace {
-
-Napi::Value Address(Napi::Env env, const void* p) {
-  return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)));
-}
-
-template <typename Fn>
-Napi::Value FunctionAddress(Napi::Env env, Fn* fn) {
-  return Address(env, reinterpret_cast<const void*>(fn));
-}
-
-// pointers() -> { malloc, calloc, realloc, free, alignedAlloc, usableSize, stats, table } as bigint
-Napi::Value ShimPointers(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const sysalloc_api* api = sysalloc_get_api();
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("malloc", FunctionAddress(env, api->malloc));
-  out.Set("calloc", FunctionAddress(env, api->calloc));
-  out.Set("realloc", FunctionAddress(env, api->realloc));
-  out.Set("free", FunctionAddress(env, api->free));
-  out.Set("alignedAlloc", FunctionAddress(env, api->aligned_alloc));
-  out.Set("usableSize", FunctionAddress(env, api->usable_size));
-  out.Set("stats", FunctionAddress(env, api->stats));
-  out.Set("table", Address(env, api));
-  out.Set("version", static_cast<double>(api->version));
-  return out;
-}
-
-Napi::Value ShimStats(const Napi::CallbackInfo& info) {
-  struct sysalloc_stats s;
-  sysalloc_stats(&s);
-  Napi::Object out = Napi::Object::New(info.Env());
-  out.Set("allocations", static_cast<double>(s.allocations));
-  out.Set("reallocations", static_cast<double>(s.reallocations));
-  out.Set("frees", static_cast<double>(s.frees));
-  out.Set("liveBlocks", static_cast<double>(s.live_blocks));
-  out.Set("liveBytes", static_cast<double>(s.live_bytes));
-  out.Set("peakBytes", static_cast<double>(s.peak_bytes));
-  out.Set("foreignFrees", static_cast<double>(s.foreign_frees));
-  out.Set("invalidFrees", static_cast<double>(s.invalid_frees));
-  return out;
-}
-
-}  // namespace
+// binding_shim.cc: shimPointers and shimStats.
+void Init(Napi::Env env, Napi::Object exports);
 }  // namespace shim_binding
 }  // namespace sysalloc
-// ---- end shim ----
 
 #ifdef SYSALLOC_TESTING
 // Test builds only (test/faults/binding.gyp): the fault switch of fault.h and
@@ -472,8 +424,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
   exports.Set("trimCache", Napi::Function::New(env, TrimCache, "trimCache"));
   exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
-  exports.Set("shimPointers", Napi::Function::New(env, shim_binding::ShimPointers, "shimPointers"));
-  exports.Set("shimStats", Napi::Function::New(env, shim_binding::ShimStats, "shimStats"));
+  shim_binding::Init(env, exports);
   exports.Set("pageSize", static_cast<double>(os::PageSize()));
   exports.Set("allocationGranularity", static_cast<double>(os::AllocationGranularity()));
   exports.Set("maxAlign", kMaxAlign);

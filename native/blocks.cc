@@ -18,66 +18,58 @@ std::atomic<uint64_t> cache_hits{0};
 
 // Regions the OS mapped for us (mmap, VirtualAlloc) cost page faults and zeroing
 // on every fresh use; keeping a few released ones mapped makes a steady stream of
-// large blocks as cheap as heap memory. Oldest first; taken newest first.
+// large blocks as cheap as heap memory (policy: released_cache.h).
 class RegionCache {
  public:
   bool Take(size_t size, size_t align, os::Region* out) {
     const os::Source source = os::SourceFor(size, align);
     if (!Cacheable(source)) return false;
     const size_t length = PageRound(size);
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (size_t i = count_; i-- > 0;) {
-      const os::Region& r = entries_[i];
-      if (r.source == source && r.reserved == length &&
-          (reinterpret_cast<uintptr_t>(r.ptr) & (align - 1)) == 0) {
-        *out = r;
-        out->size = size;
-        out->zeroed = false;
-        bytes_ -= r.reserved;
-        RemoveAt(i);
-        return true;
-      }
+    Entry taken;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const bool found = cache_.Take(
+          [&](const Entry& e) {
+            return e.region.source == source && e.region.reserved == length &&
+                   (reinterpret_cast<uintptr_t>(e.region.ptr) & (align - 1)) == 0;
+          },
+          &taken);
+      if (!found) return false;
     }
-    return false;
+    *out = taken.region;
+    out->size = size;
+    out->zeroed = false;
+    return true;
   }
 
   // Keeps the region, or returns false when it is not worth keeping. Evicted
   // regions are released outside the lock.
   bool Put(const os::Region& region) {
-    if (!Cacheable(region.source) || region.reserved > kCacheLargestRegion) return false;
-    os::Region evicted[kCacheEntries];
-    size_t evicted_count = 0;
+    if (!Cacheable(region.source) || !Cache::Admits(region.reserved)) return false;
+    Entry evicted[CachePolicy::kEntries];
+    size_t evicted_count;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      while (count_ > 0 && (count_ == kCacheEntries || bytes_ + region.reserved > kCacheBytes)) {
-        evicted[evicted_count++] = entries_[0];
-        bytes_ -= entries_[0].reserved;
-        RemoveAt(0);
-      }
-      entries_[count_++] = region;
-      bytes_ += region.reserved;
+      evicted_count = cache_.Put(Entry{region}, evicted);
     }
-    for (size_t i = 0; i < evicted_count; ++i) ReleaseToOs(evicted[i]);
+    for (size_t i = 0; i < evicted_count; ++i) ReleaseToOs(evicted[i].region);
     return true;
   }
 
   void Trim() {
-    os::Region all[kCacheEntries];
+    Entry all[CachePolicy::kEntries];
     size_t n;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      n = count_;
-      for (size_t i = 0; i < n; ++i) all[i] = entries_[i];
-      count_ = 0;
-      bytes_ = 0;
+      n = cache_.TakeAll(all);
     }
-    for (size_t i = 0; i < n; ++i) ReleaseToOs(all[i]);
+    for (size_t i = 0; i < n; ++i) ReleaseToOs(all[i].region);
   }
 
   void Count(uint64_t* blocks, uint64_t* bytes) {
     std::lock_guard<std::mutex> lock(mutex_);
-    *blocks = count_;
-    *bytes = bytes_;
+    *blocks = cache_.count();
+    *bytes = cache_.bytes();
   }
 
   static void ReleaseToOs(const os::Region& region) {
@@ -86,6 +78,12 @@ class RegionCache {
   }
 
  private:
+  struct Entry {
+    os::Region region;
+    size_t Bytes() const { return region.reserved; }
+  };
+  using Cache = ReleasedCache<Entry>;
+
   static bool Cacheable(os::Source source) {
     return source == os::Source::kMmap || source == os::Source::kVirtualAlloc;
   }
@@ -93,15 +91,9 @@ class RegionCache {
     const size_t page = os::PageSize();
     return (size + page - 1) & ~(page - 1);
   }
-  void RemoveAt(size_t i) {
-    for (; i + 1 < count_; ++i) entries_[i] = entries_[i + 1];
-    --count_;
-  }
 
   std::mutex mutex_;
-  os::Region entries_[kCacheEntries];
-  size_t count_ = 0;
-  size_t bytes_ = 0;
+  Cache cache_;
 };
 
 RegionCache& Cache() {

@@ -7,14 +7,15 @@
 #include <cstdint>
 
 #include "os.h"
+#include "released_cache.h"
 
 namespace sysalloc {
 namespace blocks {
 
-// Bounds of the large-region cache.
-constexpr size_t kCacheEntries = 16;
-constexpr size_t kCacheBytes = 64u << 20;
-constexpr size_t kCacheLargestRegion = kCacheBytes / 4;
+// Bounds of the large-region cache: the shared policy of released_cache.h.
+constexpr size_t kCacheEntries = CachePolicy::kEntries;
+constexpr size_t kCacheBytes = CachePolicy::kBytes;
+constexpr size_t kCacheLargestRegion = CachePolicy::kLargest;
 
 // Preconditions: size > 0, align a power of two. With zero set, every byte of
 // [out->ptr, out->ptr + size) is 0 on return. Returns false when the OS refuses.

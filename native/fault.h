@@ -1,7 +1,7 @@
 // Test-only fault injection at the OS contract. With SYSALLOC_FAULT_INJECTION
 // defined (test builds only: test/faults/binding.gyp, test/native, test/fuzz),
 // every call that asks the OS for memory asks Inject() first: blocks.cc before
-// os::Allocate, shim.cc before shim_os::MapAligned, Recommit and GrowInPlace.
+// os::Allocate, shim/spans.cc before os::MapAligned, Commit and GrowInPlace.
 // Without the macro Inject() is a constant false and nothing else here exists,
 // so the published addon carries no switch (scripts/native-check.sh checks it
 // with nm).
@@ -17,14 +17,6 @@ namespace fault {
 
 #ifdef SYSALLOC_FAULT_INJECTION
 
-// Hidden: gcc would otherwise make this inline variable a GNU unique symbol,
-// one for every copy of sysalloc in the process, RTLD_LOCAL or not.
-#if defined(__GNUC__) && !defined(_WIN32)
-#define SYSALLOC_FAULT_HIDDEN __attribute__((visibility("hidden")))
-#else
-#define SYSALLOC_FAULT_HIDDEN
-#endif
-
 // Process-wide (for this copy of sysalloc), over every thread.
 struct State {
   std::mutex lock;
@@ -33,7 +25,7 @@ struct State {
   uint64_t calls = 0;     // calls seen
   uint64_t injected = 0;  // failures injected
 };
-SYSALLOC_FAULT_HIDDEN inline State g_state;
+inline State g_state;
 
 // From the n-th OS allocation on (n >= 1), count of them fail; count 0 disarms.
 inline void Arm(uint64_t n, uint64_t count) {

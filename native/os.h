@@ -1,6 +1,13 @@
-// The OS contract: everything sysalloc asks of the operating system.
-// One implementation per OS (os_posix.cc, os_windows.cc), picked by binding.gyp.
-// No Node or V8 headers here: this layer builds and runs without Node.
+// The OS contract: everything sysalloc asks of the operating system, for the
+// block allocator (blocks.cc) and the shim (shim/). One file per OS implements
+// it: os_posix.cc, os_windows.cc, picked by binding.gyp. No Node or V8 headers:
+// the shim calls this from any thread, before and after JavaScript runs.
+//
+// Terms. A mapping is a range MapAligned or Reserve returned; its pages are
+// reserved (address space only), and committed pages are backed by memory on
+// first touch and read as zero then. "Page-aligned" means p and size are
+// multiples of PageSize(). Nothing here sets errno for its caller to read, and
+// every function is thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -8,6 +15,14 @@
 
 namespace sysalloc {
 namespace os {
+
+// The page size: the unit of Commit, Decommit, Protect, Lock and Advise.
+size_t PageSize();
+// The alignment of every address a fresh mapping starts at: 64 KiB on Windows
+// (GetSystemInfo), the page size on POSIX.
+size_t AllocationGranularity();
+
+// ---- regions: memory for one block, from the system allocator or a mapping
 
 // The call that served a region. Stable numbers: they index per-source counters.
 enum class Source : uint8_t {
@@ -27,10 +42,6 @@ struct Region {
   bool zeroed = false;    // every byte of [ptr, ptr + size) is known to be 0
 };
 
-size_t PageSize();
-// The alignment every address VirtualAlloc returns has (64 KiB); the page size on POSIX.
-size_t AllocationGranularity();
-
 // The call Allocate uses for a region of this size and alignment.
 Source SourceFor(size_t size, size_t align);
 
@@ -44,12 +55,95 @@ inline const char* SourceName(Source source) {
   return "unknown";
 }
 
-// Preconditions: size > 0; align is a power of two. Returns false, leaving *out
-// untouched, when the OS refuses or size + align overflows.
+// Preconditions: size > 0; align a power of two. Returns false, leaving *out
+// untouched, when the OS refuses or size + align overflows. A mapped region
+// (kMmap, kVirtualAlloc) is a mapping: the calls below apply to it.
 bool Allocate(size_t size, size_t align, Region* out);
 
-// Frees with the call matching region.source. Never fails.
+// Frees with the call matching region.source. Precondition: region came from
+// Allocate and is released once. Never fails.
 void Release(const Region& region);
+
+// ---- mappings: address space and pages
+
+// size bytes, readable and writable, committed, at an address X with
+// (X + offset) % align == 0. Preconditions: size > 0 and page-aligned; align a
+// power of two, at least AllocationGranularity(); offset < align, page-aligned.
+// nullptr when the OS refuses or the sizes overflow.
+void* MapAligned(size_t size, size_t align, size_t offset);
+
+// size bytes of address space, inaccessible and uncommitted, at an address
+// aligned to AllocationGranularity(). Precondition: size > 0, page-aligned.
+// nullptr when the OS refuses.
+void* Reserve(size_t size);
+
+// Gives a mapping back. Precondition: [p, p + size) is exactly one range
+// MapAligned or Reserve returned (Windows releases whole reservations only).
+void Unmap(void* p, size_t size);
+
+// Makes [p, p + size) committed, readable and writable; pages decommitted
+// before read as zero. Preconditions: page-aligned, inside one mapping. false
+// when the OS refuses (commit charge); the range is then unchanged.
+bool Commit(void* p, size_t size);
+
+// Gives the memory behind [p, p + size) back to the OS, keeping the addresses
+// reserved; Commit must succeed before the range is touched again. Never fails.
+// Preconditions: page-aligned, inside one mapping.
+void Decommit(void* p, size_t size);
+
+// Extends the mapping that ends at p + old_size to end at p + new_size without
+// moving it, when the addresses after it are free; the new pages are committed
+// and zero. Preconditions: p + old_size ends a mapping; both sizes page-aligned,
+// new_size > old_size. false otherwise (always on Windows and macOS).
+bool GrowInPlace(void* p, size_t old_size, size_t new_size);
+
+enum class Access : uint8_t { kNone, kRead, kReadWrite };
+
+// Sets the access of committed pages. Preconditions: page-aligned, inside one
+// mapping, committed. false when the OS refuses.
+bool Protect(void* p, size_t size, Access access);
+
+// Keeps committed pages in memory (never paged out) until Unlock. Preconditions:
+// page-aligned, inside one mapping, committed. false when the OS refuses, most
+// often past RLIMIT_MEMLOCK (POSIX) or the working-set minimum (Windows).
+bool Lock(void* p, size_t size);
+bool Unlock(void* p, size_t size);
+
+enum class Advice : uint8_t {
+  kWillNeed,  // read the pages in ahead of use (MADV_WILLNEED, PrefetchVirtualMemory)
+  kNoDump,    // leave the pages out of core dumps (Linux MADV_DONTDUMP)
+  kDump,      // undo kNoDump (Linux MADV_DODUMP)
+};
+
+// A hint about committed pages; their contents stay. Preconditions: page-aligned,
+// inside one mapping, committed. false when the OS refuses or has no such
+// advice (kNoDump and kDump outside Linux): the caller decides whether that matters.
+bool Advise(void* p, size_t size, Advice advice);
+
+// ---- the system allocator, for pointers sysalloc did not issue
+
+// free(3), and the usable size the system allocator reports (malloc_usable_size,
+// malloc_size, _msize). Precondition: p is a live block of the C runtime's malloc.
+void SystemFree(void* p);
+size_t SystemUsableSize(void* p);
+
+// ---- threads
+
+// Makes on_exit(value) run when a thread ends whose SetThreadValue gave a
+// non-null value. Call once before the first SetThreadValue; false when the OS
+// has no slot left (then SetThreadValue must not be called).
+bool InitThreadExit(void (*on_exit)(void*));
+void SetThreadValue(void* value);
+
+// ---- the process
+
+// Process-wide agreement on one pointer under a name, across every copy of
+// sysalloc loaded in the process (each with hidden symbols, loaded RTLD_LOCAL):
+// the first call in the process with a name publishes candidate, and every
+// call with that name, from any copy and any thread, returns the pointer
+// published first. Precondition: candidate lives as long as the process and
+// lies inside a loaded module. Returns candidate when no agreement is possible.
+const void* Rendezvous(const char* name, const void* candidate);
 
 }  // namespace os
 }  // namespace sysalloc

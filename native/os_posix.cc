@@ -1,23 +1,24 @@
-// POSIX: posix_memalign for small regions, mmap for large ones.
-//
-// Why large regions bypass posix_memalign: glibc serves a request whose size
-// plus alignment passes its mmap threshold (128 KiB by default, mallopt(3)) with
-// a fresh mmap and unmaps it on free, so every such block faults in and zeroes
-// its pages again. An aligned request keeps passing the threshold even after
-// glibc raises it, because the alignment slack is added to the size. Measured
-// with `npm run bench:os-large`, 1 MiB with every page touched: 360 us through
-// posix_memalign, 320 us through mmap, 0.8 us for a region that stays mapped
-// (17 us with a memset to zero it). Mapping ourselves gives exact alignment with
-// nothing wasted (we unmap the slack), pages known to be zero, and memory that
-// goes back to the kernel on release; blocks.cc keeps recently released large
-// regions mapped for reuse, which is where the speed comes from.
-#include "os.h"
-
+// The OS contract (os.h) on POSIX. Blocks: posix_memalign for small regions,
+// mmap for large ones (docs/design.md, "Where block memory comes from", says why).
+#include <dlfcn.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#if defined(__APPLE__)
+#include <malloc/malloc.h>
+#else
+#include <link.h>
+#include <malloc.h>
+#endif
 
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+
+#include "os.h"
+#include "portability.h"
 
 namespace sysalloc {
 namespace os {
@@ -30,35 +31,23 @@ size_t QueryPageSize() {
   return page > 0 ? static_cast<size_t>(page) : 4096;
 }
 
-bool AddOverflows(size_t a, size_t b, size_t* sum) { return __builtin_add_overflow(a, b, sum); }
-
-bool MapAligned(size_t size, size_t align, Region* out) {
+size_t PageRound(size_t size, bool* overflow) {
   const size_t page = PageSize();
   size_t length;
-  if (AddOverflows(size, page - 1, &length)) return false;
-  length &= ~(page - 1);
-  const size_t slack = align > page ? align - page : 0;
-  size_t mapped;
-  if (AddOverflows(length, slack, &mapped)) return false;
-
-  void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return false;
-
-  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t aligned = (start + align - 1) & ~(static_cast<uintptr_t>(align) - 1);
-  const size_t head = aligned - start;
-  const size_t tail = mapped - head - length;
-  if (head != 0) munmap(raw, head);
-  if (tail != 0) munmap(reinterpret_cast<void*>(aligned + length), tail);
-
-  out->base = reinterpret_cast<void*>(aligned);
-  out->ptr = out->base;
-  out->size = size;
-  out->reserved = length;
-  out->source = Source::kMmap;
-  out->zeroed = true;  // anonymous mappings are zero-filled (mmap(2))
-  return true;
+  *overflow = port::AddOverflows(size, page - 1, &length);
+  return length & ~(page - 1);
 }
+
+int ProtFor(Access access) {
+  switch (access) {
+    case Access::kNone: return PROT_NONE;
+    case Access::kRead: return PROT_READ;
+    case Access::kReadWrite: return PROT_READ | PROT_WRITE;
+  }
+  return PROT_NONE;
+}
+
+pthread_key_t g_thread_key;
 
 }  // namespace
 
@@ -71,13 +60,25 @@ size_t AllocationGranularity() { return PageSize(); }
 
 Source SourceFor(size_t size, size_t align) {
   size_t total;
-  if (AddOverflows(size, align, &total) || total >= kMmapFrom) return Source::kMmap;
+  if (port::AddOverflows(size, align, &total) || total >= kMmapFrom) return Source::kMmap;
   return Source::kPosixMemalign;
 }
 
 bool Allocate(size_t size, size_t align, Region* out) {
-  if (SourceFor(size, align) == Source::kMmap) return MapAligned(size, align, out);
-
+  if (SourceFor(size, align) == Source::kMmap) {
+    bool overflow;
+    const size_t length = PageRound(size, &overflow);
+    if (overflow) return false;
+    void* p = MapAligned(length, align > PageSize() ? align : PageSize(), 0);
+    if (p == nullptr) return false;
+    out->base = p;
+    out->ptr = p;
+    out->size = size;
+    out->reserved = length;
+    out->source = Source::kMmap;
+    out->zeroed = true;  // anonymous mappings are zero-filled (mmap(2))
+    return true;
+  }
   // posix_memalign(3) wants a power-of-two multiple of sizeof(void*).
   const size_t effective = align < sizeof(void*) ? sizeof(void*) : align;
   void* p = nullptr;
@@ -93,10 +94,165 @@ bool Allocate(size_t size, size_t align, Region* out) {
 
 void Release(const Region& region) {
   if (region.source == Source::kMmap) {
-    munmap(region.base, region.reserved);
+    Unmap(region.base, region.reserved);
   } else {
     free(region.base);
   }
+}
+
+void* MapAligned(size_t size, size_t align, size_t offset) {
+  // mmap returns page-aligned addresses, so the wanted one lies within align - page of the start.
+  const size_t page = PageSize();
+  size_t mapped;
+  if (port::AddOverflows(size, align - page, &mapped)) return nullptr;
+  void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t mask = static_cast<uintptr_t>(align) - 1;
+  const uintptr_t x = start + ((0 - (start + offset)) & mask);
+  const size_t head = x - start;
+  const size_t tail = mapped - head - size;
+  if (head != 0) munmap(raw, head);
+  if (tail != 0) munmap(reinterpret_cast<void*>(x + size), tail);
+  return reinterpret_cast<void*>(x);
+}
+
+void* Reserve(size_t size) {
+  void* p = mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void Unmap(void* p, size_t size) { munmap(p, size); }
+
+bool Commit(void* p, size_t size) { return mprotect(p, size, PROT_READ | PROT_WRITE) == 0; }
+
+// MADV_DONTNEED: private anonymous pages read as zero afterwards (madvise(2)).
+// The pages keep their access, so Commit only has to restore it after Reserve or Protect.
+void Decommit(void* p, size_t size) { madvise(p, size, MADV_DONTNEED); }
+
+bool GrowInPlace(void* p, size_t old_size, size_t new_size) {
+#ifdef __linux__
+  // Without MREMAP_MAYMOVE, mremap(2) grows in place or fails.
+  return mremap(p, old_size, new_size, 0) != MAP_FAILED;
+#else
+  (void)p, (void)old_size, (void)new_size;
+  return false;
+#endif
+}
+
+bool Protect(void* p, size_t size, Access access) { return mprotect(p, size, ProtFor(access)) == 0; }
+
+bool Lock(void* p, size_t size) { return mlock(p, size) == 0; }
+
+bool Unlock(void* p, size_t size) { return munlock(p, size) == 0; }
+
+bool Advise(void* p, size_t size, Advice advice) {
+  switch (advice) {
+    case Advice::kWillNeed: return madvise(p, size, MADV_WILLNEED) == 0;
+#ifdef MADV_DONTDUMP
+    case Advice::kNoDump: return madvise(p, size, MADV_DONTDUMP) == 0;
+    case Advice::kDump: return madvise(p, size, MADV_DODUMP) == 0;
+#else
+    case Advice::kNoDump:
+    case Advice::kDump: return false;
+#endif
+  }
+  return false;
+}
+
+void SystemFree(void* p) { std::free(p); }
+
+size_t SystemUsableSize(void* p) {
+#if defined(__APPLE__)
+  return malloc_size(p);
+#else
+  return malloc_usable_size(p);
+#endif
+}
+
+bool InitThreadExit(void (*on_exit)(void*)) { return pthread_key_create(&g_thread_key, on_exit) == 0; }
+
+void SetThreadValue(void* value) { pthread_setspecific(g_thread_key, value); }
+
+// ---- Rendezvous: an environment variable NAME=<pid>:<address>
+//
+// The environment is the one store every copy of sysalloc in a process can find
+// by name without a shared symbol. The pid makes a value inherited by a child
+// process (or left by an exec'd one) stale; the address must lie in a loaded
+// module. Reading and writing it is one step under a lock every copy takes: on
+// glibc, the dynamic loader's (held for the whole of dl_iterate_phdr, which may
+// nest); elsewhere there is no such lock, and two copies starting at the same
+// instant in two threads may each keep their own (docs/design.md).
+namespace {
+
+struct Election {
+  const char* name;
+  const void* candidate;
+  const void* result;
+};
+
+bool InsideLoadedModule(const void* address) {
+#if defined(__GLIBC__)
+  // dladdr would take the loader's other lock in the order opposite to dlopen's.
+  struct Probe {
+    uintptr_t address;
+    bool found;
+  } probe{reinterpret_cast<uintptr_t>(address), false};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        Probe* pr = static_cast<Probe*>(data);
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          const uintptr_t from = info->dlpi_addr + ph.p_vaddr;
+          if (ph.p_type == PT_LOAD && pr->address >= from && pr->address - from < ph.p_memsz) {
+            pr->found = true;
+            return 1;
+          }
+        }
+        return 0;
+      },
+      &probe);
+  return probe.found;
+#else
+  Dl_info info;
+  return dladdr(address, &info) != 0;
+#endif
+}
+
+void Elect(Election* e) {
+  char own[64];
+  std::snprintf(own, sizeof own, "%ld:%" PRIxPTR, static_cast<long>(getpid()),
+                reinterpret_cast<uintptr_t>(e->candidate));
+  const char* published = std::getenv(e->name);
+  if (published != nullptr) {
+    long pid = 0;
+    uintptr_t address = 0;
+    if (std::sscanf(published, "%ld:%" SCNxPTR, &pid, &address) == 2 && pid == static_cast<long>(getpid()) &&
+        address != 0 && InsideLoadedModule(reinterpret_cast<const void*>(address))) {
+      e->result = reinterpret_cast<const void*>(address);
+      return;
+    }
+  }
+  setenv(e->name, own, 1);  // when even this fails, this copy keeps its own
+  e->result = e->candidate;
+}
+
+}  // namespace
+
+const void* Rendezvous(const char* name, const void* candidate) {
+  Election e{name, candidate, nullptr};
+#if defined(__GLIBC__)
+  dl_iterate_phdr(
+      [](dl_phdr_info*, size_t, void* data) {
+        Elect(static_cast<Election*>(data));
+        return 1;  // once, with the lock held
+      },
+      &e);
+  if (e.result == nullptr) Elect(&e);  // no module listed: cannot happen, but never return null
+#else
+  Elect(&e);
+#endif
+  return e.result;
 }
 
 }  // namespace os

@@ -32,7 +32,7 @@ fi
 
 mkdir -p "$out/corpus"
 bin=$out/shim_fuzzer
-sources=(native/shim.cc test/fuzz/shim_fuzzer.cc)
+sources=(native/shim/*.cc native/os_posix.cc test/fuzz/shim_fuzzer.cc)
 if [ ! -f "$bin" ] || [ -n "$(find native test/fuzz/shim_fuzzer.cc -newer "$bin" -print -quit)" ]; then
   say "building $bin"
   clang++ -std=c++17 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \

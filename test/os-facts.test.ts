@@ -49,6 +49,13 @@ const facts: Facts = windows
       };
     })();
 
+// process.platform's name for the kernel uname(1) reports (Linux, Darwin, FreeBSD, ...).
+function platformFromUname(): string {
+  const kernel = execFileSync('uname', ['-s'], { encoding: 'utf8' }).trim();
+  const names: Record<string, string> = { Linux: 'linux', Darwin: 'darwin', SunOS: 'sunos', AIX: 'aix' };
+  return names[kernel] ?? kernel.toLowerCase();
+}
+
 const sourceOf = (size: number, align: number): SourceName => (facts.isLarge(size, align) ? facts.large : facts.small);
 
 function calls(before: BlockStats, after: BlockStats, key: 'osAllocations' | 'osReleases'): Record<string, number> {
@@ -57,9 +64,10 @@ function calls(before: BlockStats, after: BlockStats, key: 'osAllocations' | 'os
 
 describe(`${process.platform}: the addon and the OS it runs on`, () => {
   test('the suite runs in the node and with the addon built for this OS', () => {
-    // npm run test:windows sets SYSALLOC_TEST_PLATFORM=win32: this proves jest ran
-    // in node.exe, not in the Linux node that launched it.
-    expect(process.platform).toBe(process.env.SYSALLOC_TEST_PLATFORM ?? process.platform);
+    // The platform from outside this node: npm run test:windows sets
+    // SYSALLOC_TEST_PLATFORM=win32 (proving jest ran in node.exe, not in the
+    // Linux node that launched it); elsewhere the kernel's name, from uname(1).
+    expect(process.platform).toBe(process.env.SYSALLOC_TEST_PLATFORM ?? platformFromUname());
     if (windows) expect(process.arch).toBe('x64');
     // bindings' path option: where it finds the addon, without loading it again.
     const where = { bindings: 'sysalloc', module_root: path.resolve(__dirname, '..'), path: true };

@@ -10,7 +10,10 @@
       "targets": [
         {
           "target_name": "sysalloc_testing_asan",
-          "sources": ["../../native/blocks.cc", "../../native/shim.cc", "../../native/binding.cc",
+          "sources": ["../../native/blocks.cc", "../../native/binding.cc", "../../native/binding_shim.cc",
+                      "../../native/shim/api.cc", "../../native/shim/granule_map.cc", "../../native/shim/large.cc",
+                      "../../native/shim/segments.cc", "../../native/shim/shared.cc", "../../native/shim/spans.cc",
+                      "../../native/shim/stats.cc", "../../native/shim/thread_cache.cc",
                       "../../native/os_posix.cc", "../faults/testing.cc"],
           "include_dirs": ["../../native"],
           "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
@@ -18,7 +21,7 @@
                       "SYSALLOC_FAULT_INJECTION", "SYSALLOC_TESTING"],
           "cflags": ["-O1", "-g", "-fno-omit-frame-pointer",
                      "-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
-          "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"],
+          "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-fvisibility-inlines-hidden"],
           "ldflags": ["-fsanitize=address,undefined"]
         }
       ]

@@ -8,12 +8,16 @@
   "targets": [
     {
       "target_name": "sysalloc_testing",
-      "sources": ["../../native/blocks.cc", "../../native/shim.cc", "../../native/binding.cc", "testing.cc"],
+      "sources": ["../../native/blocks.cc", "../../native/binding.cc", "../../native/binding_shim.cc",
+                  "../../native/shim/api.cc", "../../native/shim/granule_map.cc", "../../native/shim/large.cc",
+                  "../../native/shim/segments.cc", "../../native/shim/shared.cc", "../../native/shim/spans.cc",
+                  "../../native/shim/stats.cc", "../../native/shim/thread_cache.cc",
+                  "testing.cc"],
       "include_dirs": ["../../native"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
                   "SYSALLOC_FAULT_INJECTION", "SYSALLOC_TESTING"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-fvisibility-inlines-hidden"],
       "conditions": [
         ["OS=='win'", {
           "sources": ["../../native/os_windows.cc"]

@@ -21,6 +21,7 @@
 
 #include "fault.h"
 #include "include/sysalloc.h"
+#include "shim/layout.h"
 
 namespace {
 
@@ -77,8 +78,8 @@ size_t SizeFrom(Reader& in) {
   const uint8_t k = in.U8();
   if (k < 128) return k;
   if (k < 192) return in.U16();
-  if (k < 232) return (static_cast<size_t>(in.U16()) * 17) % (SYSALLOC_SMALL_MAX + 8192);
-  if (k < 248) return SYSALLOC_SMALL_MAX - 128 + in.U8();
+  if (k < 232) return (static_cast<size_t>(in.U16()) * 17) % (sysalloc::shim::kSmallMax + 8192);
+  if (k < 248) return sysalloc::shim::kSmallMax - 128 + in.U8();
   return (1 + in.U8() % 8) * MiB + in.U16();
 }
 
@@ -122,7 +123,7 @@ bool ZeroAt(const uint8_t* p, size_t n) {
 
 struct sysalloc_stats Stats() {
   struct sysalloc_stats s;
-  sysalloc_stats(&s);
+  sysalloc_get_stats(&s);
   return s;
 }
 

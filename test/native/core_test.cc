@@ -23,10 +23,21 @@
 #include <thread>
 #include <vector>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "blocks.h"
 #include "fault.h"
 #include "include/sysalloc.h"
+#include "shim/layout.h"
 #include "os.h"
+
+// The rules' checks ask for sizes past PTRDIFF_MAX on purpose; the header's
+// alloc_size attributes let gcc see that at compile time.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Walloc-size-larger-than="
+#endif
 
 namespace {
 
@@ -92,7 +103,7 @@ bool IsZero(const void* p, size_t n) {
 
 struct sysalloc_stats ShimStats() {
   struct sysalloc_stats s;
-  sysalloc_stats(&s);
+  sysalloc_get_stats(&s);
   return s;
 }
 
@@ -125,6 +136,175 @@ void TestOs() {
       os::Release(r);
     }
   }
+}
+
+// ---- os: the mapping calls (os.h), each against what the kernel reports
+
+// Runs touch in a child process; true when the child did not get past it: its
+// SIGSEGV or SIGBUS handler exits 42 (under valgrind, whose --error-exitcode
+// replaces that status, the access is an error and the child exits 1).
+template <typename Touch>
+bool Faults(Touch touch) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { _exit(42); };
+    sigaction(SIGSEGV, &sa, nullptr);
+    sigaction(SIGBUS, &sa, nullptr);
+    touch();
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+// A field of /proc/self/status in kB (VmLck); Linux only.
+long StatusKb(const char* field) {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kb = -1;
+  const size_t n = std::strlen(field);
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, field, n) == 0 && line[n] == ':') kb = std::strtol(line + n + 1, nullptr, 10);
+  }
+  std::fclose(f);
+  return kb;
+}
+
+// The VmFlags of the mapping holding p (/proc/self/smaps); Linux only.
+std::string VmFlagsOf(const void* p) {
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return "";
+  char line[512];
+  bool inside = false;
+  std::string flags;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long from = 0;
+    unsigned long to = 0;
+    if (std::sscanf(line, "%lx-%lx ", &from, &to) == 2) {
+      inside = Addr(p) >= from && Addr(p) < to;  // a mapping's first line
+    } else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+      flags = line + 8;
+    }
+  }
+  std::fclose(f);
+  return flags;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
+void TestOsMappings() {
+  const size_t page = os::PageSize();
+  const size_t granule = size_t{4} << 20;
+
+  // MapAligned: the address plus offset is a multiple of align; zero; writable.
+  for (size_t offset : {size_t{0}, page, 16 * page}) {
+    void* p = os::MapAligned(3 * page, granule, offset);
+    CHECK(p != nullptr);
+    CHECK_EQ((Addr(p) + offset) % granule, 0u);
+    CHECK(IsZero(p, 3 * page));
+    Fill(p, 3 * page, 4);
+    CHECK(Holds(p, 3 * page, 4));
+    os::Unmap(p, 3 * page);
+  }
+  CHECK(os::MapAligned(SIZE_MAX & ~(page - 1), granule, 0) == nullptr);
+
+  // Reserve: inaccessible until committed; Decommit then Commit reads zero.
+  char* r = static_cast<char*>(os::Reserve(4 * page));
+  CHECK(r != nullptr);
+  CHECK(Faults([&] { r[0] = 1; }));
+  CHECK(os::Commit(r + page, 2 * page));
+  Fill(r + page, 2 * page, 5);
+  CHECK(Holds(r + page, 2 * page, 5));
+  CHECK(Faults([&] { r[3 * page] = 1; }));
+  os::Decommit(r + page, 2 * page);
+  CHECK(os::Commit(r + page, 2 * page));
+  CHECK(IsZero(r + page, 2 * page));
+  os::Unmap(r, 4 * page);
+
+  char* m = static_cast<char*>(os::MapAligned(4 * page, os::AllocationGranularity(), 0));
+  CHECK(m != nullptr);
+  // Protect: read-only pages fault on write but read; no-access pages fault on read.
+  Fill(m, page, 6);
+  CHECK(os::Protect(m, page, os::Access::kRead));
+  CHECK(Holds(m, page, 6));
+  CHECK(Faults([&] { m[1] = 0; }));
+  CHECK(!Faults([&] { m[page] = 1; }));
+  CHECK(os::Protect(m, page, os::Access::kNone));
+  CHECK(Faults([&] { volatile char c = m[0]; (void)c; }));
+  CHECK(os::Protect(m, page, os::Access::kReadWrite));
+  CHECK(Holds(m, page, 6));
+  m[0] = 7;
+
+#ifdef __linux__
+  // Lock: the kernel counts the pages as locked until Unlock.
+  // (ASan intercepts mlock and munlock and makes them succeed without locking:
+  // there only the results are checked.)
+  const long locked = StatusKb("VmLck");
+  CHECK(os::Lock(m, 2 * page));
+  if (!kAddressSanitizer) CHECK_EQ(static_cast<unsigned long>(StatusKb("VmLck") - locked), 2 * page / 1024);
+  CHECK(os::Unlock(m, 2 * page));
+  CHECK_EQ(static_cast<unsigned long>(StatusKb("VmLck")), static_cast<unsigned long>(locked));
+
+  // Advise: kNoDump sets the mapping's dd flag, kDump clears it; kWillNeed keeps contents.
+  CHECK(os::Advise(m, 4 * page, os::Advice::kNoDump));
+  CHECK(VmFlagsOf(m).find(" dd") != std::string::npos);
+  CHECK(os::Advise(m, 4 * page, os::Advice::kDump));
+  CHECK(VmFlagsOf(m).find(" dd") == std::string::npos);
+#endif
+  CHECK(os::Advise(m, 4 * page, os::Advice::kWillNeed));
+  CHECK_EQ(m[0], 7);
+  os::Unmap(m, 4 * page);
+
+  // GrowInPlace: the grown part is zero and writable (Linux); false elsewhere.
+  char* g = static_cast<char*>(os::MapAligned(page, granule, 0));
+  CHECK(g != nullptr);
+#ifdef __linux__
+  if (os::GrowInPlace(g, page, 2 * page)) {
+    CHECK(IsZero(g + page, page));
+    g[2 * page - 1] = 1;
+    os::Unmap(g, 2 * page);
+  } else {
+    os::Unmap(g, page);
+  }
+#else
+  CHECK(!os::GrowInPlace(g, page, 2 * page));
+  os::Unmap(g, page);
+#endif
+}
+
+// Rendezvous: the first pointer published under a name wins for every later
+// call; a value left by another process (another pid) or pointing outside every
+// loaded module is ignored.
+int g_first_candidate;
+int g_second_candidate;
+
+void TestRendezvous() {
+  const char* name = "SYSALLOC_CORE_TEST_RENDEZVOUS";
+  unsetenv(name);
+  CHECK(os::Rendezvous(name, &g_first_candidate) == &g_first_candidate);
+  CHECK(os::Rendezvous(name, &g_second_candidate) == &g_first_candidate);
+  char stale[64];
+  std::snprintf(stale, sizeof stale, "%ld:%lx", static_cast<long>(getpid()) + 1,
+                static_cast<unsigned long>(Addr(&g_first_candidate)));
+  setenv(name, stale, 1);
+  CHECK(os::Rendezvous(name, &g_second_candidate) == &g_second_candidate);
+  std::snprintf(stale, sizeof stale, "%ld:%lx", static_cast<long>(getpid()), 0x10ul);
+  setenv(name, stale, 1);
+  CHECK(os::Rendezvous(name, &g_first_candidate) == &g_first_candidate);
+  unsetenv(name);
 }
 
 // ---- blocks: counters, zeroing, the cache and its bounds, trimming
@@ -220,15 +400,15 @@ void TestBlockFaults() {
 
 // ---- the shim: its rules (include/sysalloc.h), one check each
 
-// Sizes on both sides of every class boundary up to SYSALLOC_SMALL_MAX, and past it.
+// Sizes on both sides of every class boundary up to the shim's class limit (shim/layout.h), and past it.
 std::vector<size_t> ShimSizes() {
   std::vector<size_t> sizes = {0, 1, 8, 15, 16, 17, 31, 32, 33, 100, 127, 128, 129};
   for (size_t k = 8; k <= 21; ++k) {
     const size_t p = size_t{1} << k;
     for (size_t q : {p - 1, p, p + 1, p + p / 4, p + p / 2, p + 3 * p / 4}) sizes.push_back(q);
   }
-  sizes.push_back(SYSALLOC_SMALL_MAX);
-  sizes.push_back(SYSALLOC_SMALL_MAX + 1);
+  sizes.push_back(sysalloc::shim::kSmallMax);
+  sizes.push_back(sysalloc::shim::kSmallMax + 1);
   sizes.push_back(5 * MiB);
   sizes.push_back(9 * MiB);
   return sizes;
@@ -598,6 +778,8 @@ int main(int argc, char** argv) {
   }
   if (mode == "all") {
     TestOs();
+    TestOsMappings();
+    TestRendezvous();
     TestBlocks();
     TestBlockFaults();
     TestShimRules();
