@@ -7,6 +7,10 @@ export interface NativeStatus {
   readonly invalidParam: 1;
   readonly noMemory: 2;
   readonly notAllocated: 3;
+  /** The runtime threw while making the Buffer; lastError() has its message. */
+  readonly runtimeThrew: 4;
+  /** The runtime returned another Node-API failure; lastError() says which. */
+  readonly runtimeRefused: 5;
 }
 
 export type SourceName = 'posix_memalign' | 'mmap' | '_aligned_malloc' | 'VirtualAlloc';
@@ -17,6 +21,9 @@ export interface NativeBlockStats {
   cachedBlocks: number;
   cachedBytes: number;
   cacheHits: number;
+  /** Blocks freed from JavaScript whose memory is held until the current synchronous run ends (the quarantine). */
+  quarantinedBlocks: number;
+  quarantinedBytes: number;
   osAllocations: Record<SourceName, number>;
   osReleases: Record<SourceName, number>;
 }
@@ -52,10 +59,22 @@ export interface NativeAddon {
   /** A zero-copy external Buffer over a new block, or a status when none could be made. */
   blockAlloc(size: number, align: number, zero: boolean): Buffer | number;
   /**
-   * Detaches the Buffer blockAlloc returned; a status. The memory is returned at
-   * once, or when the last view of the block is detached or collected.
+   * Detaches the Buffer blockAlloc returned; a status. The memory goes to the
+   * quarantine, or waits for the last view of the block to be detached or
+   * collected. When the Buffer was detached by someone else (its memory moved to
+   * another ArrayBuffer), ends the block and leaves the memory to the new owner;
+   * `address` is allocAddress[0] as read right after blockAlloc.
    */
-  blockFree(buffer: Uint8Array): number;
+  blockFree(buffer: Uint8Array, address?: number): number;
+  /** allocAddress[0]: the address of the block blockAlloc returned last. */
+  readonly allocAddress: Float64Array;
+  /** Releases the quarantine now (the microtask armed at the first free of a turn does it otherwise). */
+  drainQuarantine(): void;
+  /** Why the last runtimeThrew or runtimeRefused status. */
+  lastError(): string;
+  /** The quarantine's bounds: at most this many blocks and bytes are held; the oldest goes first. */
+  readonly quarantineBlocks: number;
+  readonly quarantineBytes: number;
   /**
    * A Buffer of its own over [offset, offset + length) of a live block, which
    * viewDetach can detach alone and which keeps the block's memory until then;

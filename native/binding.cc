@@ -8,6 +8,11 @@
 #include <napi.h>
 
 #include <cmath>
+#include <deque>
+#ifdef SYSALLOC_TESTING
+#include <unordered_set>
+#endif
+#include <string>
 #include <vector>
 
 #include "address_table.h"
@@ -82,8 +87,26 @@ Napi::Object Exports(Napi::Env env);
 namespace sysalloc {
 namespace {
 
-// Mirrored by lib/native.ts.
-enum Status : int32_t { kOk = 0, kInvalidParam = 1, kNoMemory = 2, kNotAllocated = 3 };
+// Mirrored by lib/native.ts. kRuntimeThrew: the runtime threw while making the
+// Buffer (its message is kept for lastError()); kRuntimeRefused: it returned
+// another Node-API failure (the status is kept for lastError()).
+enum Status : int32_t {
+  kOk = 0,
+  kInvalidParam = 1,
+  kNoMemory = 2,
+  kNotAllocated = 3,
+  kRuntimeThrew = 4,
+  kRuntimeRefused = 5,
+};
+
+// The quarantine: memory freed from JavaScript is neither reused nor unmapped
+// until the JavaScript that freed it has returned to the event loop (a microtask
+// armed at the first free of a turn drains it), because a native function of the
+// runtime (Buffer.prototype.fill, utf8Write, ...) may hold the data pointer
+// while the JavaScript it calls back frees the block. A synchronous run that
+// frees more than this evicts the oldest first (docs/design.md).
+constexpr size_t kQuarantineBlocks = 256;
+constexpr size_t kQuarantineBytes = size_t{64} << 20;
 
 // The largest alignment accepted: 2^32, the size of the largest Buffer.
 constexpr double kMaxAlign = 4294967296.0;
@@ -107,6 +130,14 @@ struct Wrapper {
   bool detached;        // freed from JavaScript: the Buffer reads length 0
   bool finalized;       // Node has run the Buffer's finalizer
   bool holds_memory;    // for a block: the region is not yet returned
+  // Inside napi_detach_arraybuffer on this record's Buffer. Bun and Deno run the
+  // finalizer synchronously there, Node later from an immediate: while pinned,
+  // the finalizer only marks the record and the detaching call settles it.
+  bool pinned;
+  // For a block: its ArrayBuffer was detached by someone else (transfer(), a byte
+  // stream) and free() ended the Block; the memory belongs to the new
+  // ArrayBuffer and returns when its finalizer runs.
+  bool moved;
 };
 
 // Per environment (main thread, each worker). Outlives the environment until the
@@ -121,6 +152,22 @@ struct EnvState {
   // its Buffer limit), it calls the finalizer at once, before
   // napi_create_external_buffer returns; the caller then owns the cleanup.
   Wrapper* wrapping = nullptr;
+
+  std::deque<os::Region> quarantine;  // oldest first
+  size_t quarantine_bytes = 0;
+  bool drain_armed = false;
+  napi_ref queue_microtask = nullptr;  // globalThis.queueMicrotask
+  napi_ref drain = nullptr;            // DrainQuarantine as a function
+  double* alloc_address = nullptr;     // allocAddress[0]: the address of the last block allocated
+  napi_ref alloc_address_ref = nullptr;
+  std::string last_error;              // why the last kRuntimeThrew / kRuntimeRefused
+#ifdef SYSALLOC_TESTING
+  // testing.syncFinalizer(true): every detach also runs the finalizer inside it, as
+  // Bun and Deno do; the runtime's own later call for such a record is then ignored.
+  bool sync_finalizer = false;
+  std::unordered_set<Wrapper*> simulated;  // finalized by the simulation, the runtime's call still to come
+  std::unordered_set<Wrapper*> zombies;    // dropped after a simulated finalizer, awaiting the runtime's call
+#endif
 
   static constexpr size_t kSpareRecords = 1024;
 
@@ -138,6 +185,12 @@ struct EnvState {
   }
 
   void DropRecord(Wrapper* w) {
+#ifdef SYSALLOC_TESTING
+    if (simulated.erase(w) != 0) {
+      zombies.insert(w);  // still counted in records: the runtime's finalizer will name it
+      return;
+    }
+#endif
     --records;
     if (env_alive && spare.size() < kSpareRecords) {
       spare.push_back(w);
@@ -150,6 +203,14 @@ struct EnvState {
     if (env_alive || records != 0) return;
     for (Wrapper* w : spare) delete w;
     delete this;
+  }
+
+  void ReleaseQuarantine() {
+    while (!quarantine.empty()) {
+      blocks::ReleaseRetired(quarantine.front());
+      quarantine.pop_front();
+    }
+    quarantine_bytes = 0;
   }
 };
 
@@ -171,46 +232,132 @@ void AdjustExternal(napi_env env, int64_t delta) {
   napi_adjust_external_memory(env, delta, &total);
 }
 
+napi_value DrainQuarantine(napi_env env, napi_callback_info /*info*/) {
+  EnvState* state = StateOf(env);
+  if (state != nullptr) {
+    state->drain_armed = false;
+    state->ReleaseQuarantine();
+  }
+  return nullptr;
+}
+
+// Queues DrainQuarantine as a microtask, once per turn. Microtasks run only once
+// the JavaScript stack is empty, never inside a native call that called back into
+// JavaScript (test/lifetime-quarantine.test.ts measures it). If the runtime refuses
+// (an environment shutting down), the next free tries again.
+void ArmDrain(napi_env env, EnvState* state) {
+  if (state->drain_armed || state->queue_microtask == nullptr) return;
+  napi_value queue = nullptr;
+  napi_value drain = nullptr;
+  napi_value global = nullptr;
+  napi_value ignored = nullptr;
+  if (napi_get_reference_value(env, state->queue_microtask, &queue) != napi_ok || queue == nullptr ||
+      napi_get_reference_value(env, state->drain, &drain) != napi_ok || drain == nullptr ||
+      napi_get_global(env, &global) != napi_ok) {
+    return;
+  }
+  if (napi_call_function(env, global, queue, 1, &drain, &ignored) == napi_ok) {
+    state->drain_armed = true;
+  } else {
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+  }
+}
+
+// Memory freed by a call from JavaScript: quarantined (see kQuarantineBlocks).
+void Quarantine(napi_env env, EnvState* state, const os::Region& region) {
+  blocks::Retire(region);
+  while (!state->quarantine.empty() && (state->quarantine.size() >= kQuarantineBlocks ||
+                                        state->quarantine_bytes + region.size > kQuarantineBytes)) {
+    state->quarantine_bytes -= state->quarantine.front().size;
+    blocks::ReleaseRetired(state->quarantine.front());
+    state->quarantine.pop_front();
+  }
+  state->quarantine.push_back(region);
+  state->quarantine_bytes += region.size;
+  ArmDrain(env, state);
+}
+
+// Why a block's memory is being returned: a call from JavaScript (free, a view's
+// detach) may run inside a native frame that holds the pointer, so its memory is
+// quarantined; a finalizer (the Buffer is unreachable) returns it at once.
+enum class Cause { kJavaScript, kFinalizer };
+
 // Returns a block's memory once nothing can reach it, and deletes its record
-// once its finalizer has run and no view refers to it.
-void Settle(napi_env env, Wrapper* block) {
+// once its finalizer has run and no view refers to it. Does nothing while a
+// detach of the block's own Buffer is under way (pinned): that call settles it.
+void Settle(napi_env env, Wrapper* block, Cause cause) {
+  if (block->pinned) return;
   EnvState* owner = block->owner;
   if (block->holds_memory && (block->detached || block->finalized) && block->views == 0) {
     block->holds_memory = false;
     owner->blocks.Erase(block->region.ptr);
     AdjustExternal(owner->env_alive ? env : nullptr, -HiddenBytes(block->region));
-    blocks::Release(block->region);
+    if (cause == Cause::kJavaScript && owner->env_alive) {
+      Quarantine(env, owner, block->region);
+    } else {
+      blocks::Release(block->region);
+    }
   }
   if (block->finalized && block->views == 0) owner->DropRecord(block);
 }
 
-void DetachView(napi_env env, Wrapper* view) {
+void DetachView(napi_env env, Wrapper* view, Cause cause) {
+  if (view->detached) return;
   view->detached = true;
   view->owner->views.Erase(view->data);
   Wrapper* block = view->block;
   --block->views;
-  Settle(env, block);
+  Settle(env, block, cause);
 }
 
 void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   Wrapper* w = static_cast<Wrapper*>(hint);
   EnvState* owner = w->owner;
+#ifdef SYSALLOC_TESTING
+  if (owner->zombies.erase(w) != 0) {
+    --owner->records;
+    delete w;
+    owner->DeleteIfDone();
+    return;
+  }
+  if (!w->pinned && owner->simulated.erase(w) != 0) return;
+#endif
   if (w == owner->wrapping) {
     owner->wrapping = nullptr;  // tells the wrapping call that Node refused the length
     return;
   }
+  w->finalized = true;
+  if (w->pinned) return;  // run synchronously inside our own detach: the caller settles
   if (w->block != nullptr) {
-    if (!w->detached) DetachView(env, w);
+    DetachView(env, w, Cause::kFinalizer);
     owner->DropRecord(w);
   } else {
-    w->finalized = true;
-    Settle(env, w);
+    Settle(env, w, Cause::kFinalizer);
   }
   owner->DeleteIfDone();
 }
 
+// Detaches the ArrayBuffer of w's own Buffer, whichever way the runtime runs the
+// finalizer: later (Node), or synchronously inside the detach (Bun, Deno).
+bool DetachPinned(napi_env env, Wrapper* w, napi_value arraybuffer) {
+  w->pinned = true;
+  const bool ok = napi_detach_arraybuffer(env, arraybuffer) == napi_ok;
+#ifdef SYSALLOC_TESTING
+  if (ok && w->owner->sync_finalizer && !w->finalized) {
+    w->owner->simulated.insert(w);
+    FinalizeWrapper(env, nullptr, w);
+  }
+#endif
+  w->pinned = false;
+  return ok;
+}
+
 void FinalizeEnvState(napi_env /*env*/, void* data, void* /*hint*/) {
   EnvState* state = static_cast<EnvState*>(data);
+  state->ReleaseQuarantine();
   // Normally every Buffer finalizer has run by now; if Node ran this first,
   // return the memory here and let the late finalizers only delete records.
   state->blocks.ForEach([](Wrapper* block) {
@@ -233,11 +380,33 @@ Status Wrap(napi_env env, EnvState* state, Wrapper* record, napi_value* out) {
   if (wrapped == napi_ok) return kOk;
   state->DropRecord(record);
   bool pending = false;
+  napi_value exception = nullptr;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    napi_value ignored;
-    napi_get_and_clear_last_exception(env, &ignored);
+    napi_get_and_clear_last_exception(env, &exception);
   }
-  return length_refused ? kInvalidParam : kNoMemory;
+  if (length_refused) return kInvalidParam;
+  if (wrapped == napi_pending_exception || exception != nullptr) {
+    state->last_error = "the runtime threw";
+    napi_value message_value = nullptr;
+    napi_value as_string = nullptr;
+    char message[256];
+    size_t length = 0;
+    if (exception != nullptr && napi_get_named_property(env, exception, "message", &message_value) == napi_ok &&
+        napi_coerce_to_string(env, message_value, &as_string) == napi_ok &&
+        napi_get_value_string_utf8(env, as_string, message, sizeof message, &length) == napi_ok) {
+      state->last_error += ": ";
+      state->last_error.append(message, length);
+    }
+    bool still = false;
+    if (napi_is_exception_pending(env, &still) == napi_ok && still) {
+      napi_get_and_clear_last_exception(env, &exception);
+    }
+    return kRuntimeThrew;
+  }
+  state->last_error = wrapped == napi_no_external_buffers_allowed
+                          ? "the runtime does not allow external buffers (napi_no_external_buffers_allowed)"
+                          : "Node-API status " + std::to_string(static_cast<int>(wrapped));
+  return kRuntimeRefused;
 }
 
 // A view's ArrayBuffer carries this tag: a view over a whole block spans the same
@@ -317,7 +486,7 @@ napi_value BlockAlloc(napi_env env, napi_callback_info info) {
   if (!blocks::Allocate(size, align, zero, &region)) return StatusValue(env, kNoMemory);
 
   EnvState* state = StateOf(env);
-  Wrapper* block = state->NewRecord(Wrapper{state, nullptr, region, region.ptr, size, 0, false, false, true});
+  Wrapper* block = state->NewRecord(Wrapper{state, nullptr, region, region.ptr, size, 0, false, false, true, false, false});
   napi_value buffer;
   const Status status = Wrap(env, state, block, &buffer);
   if (status != kOk) {
@@ -326,24 +495,54 @@ napi_value BlockAlloc(napi_env env, napi_callback_info info) {
   }
   state->blocks.Insert(region.ptr, block);
   AdjustExternal(env, HiddenBytes(region));
+  *state->alloc_address = static_cast<double>(reinterpret_cast<uintptr_t>(region.ptr));
   return buffer;
 }
 
-// free(buffer) -> Status. Accepts only the very Buffer alloc returned (or another
-// whole-length Uint8Array over the same memory), detaches it so every view reads
-// length 0, and returns the memory now (or, while views made by viewWrap are
-// still attached, when the last of them goes).
+// A Block whose Buffer someone else detached (its memory moved to another
+// ArrayBuffer): the block at `address` that is live, not freed by us and not
+// yet ended, if value is a Uint8Array over a detached ArrayBuffer.
+Wrapper* FindMovedBlock(napi_env env, EnvState* state, napi_value value, napi_value address_value) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value arraybuffer = nullptr;
+  bool detached = false;
+  double address = 0;
+  if (address_value == nullptr ||
+      napi_get_typedarray_info(env, value, &type, &length, &data, &arraybuffer, nullptr) != napi_ok ||
+      type != napi_uint8_array || napi_is_detached_arraybuffer(env, arraybuffer, &detached) != napi_ok ||
+      !detached || napi_get_value_double(env, address_value, &address) != napi_ok || !(address >= 1)) {
+    return nullptr;
+  }
+  Wrapper* block = state->blocks.Find(reinterpret_cast<void*>(static_cast<uintptr_t>(address)));
+  if (block == nullptr || block->detached || block->moved) return nullptr;
+  return block;
+}
+
+// free(buffer, address) -> Status. Accepts only the very Buffer alloc returned
+// (or another whole-length Uint8Array over the same memory), detaches it so every
+// view reads length 0, and returns the memory after the quarantine (or, while
+// views made by viewWrap are still attached, when the last of them goes).
+// When the Buffer was detached by someone else (its memory moved to another
+// ArrayBuffer), ends the block without touching the memory: the new owner's
+// finalizer returns it. `address` is what allocAddress said at alloc.
 napi_value BlockFree(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value arg = nullptr;
-  napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr);
+  size_t argc = 2;
+  napi_value argv[2] = {nullptr, nullptr};
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   EnvState* state = StateOf(env);
   Spanned span;
-  Wrapper* block = argc < 1 ? nullptr : FindBlock(env, state, arg, &span);
-  if (block == nullptr) return StatusValue(env, kNotAllocated);
-  if (napi_detach_arraybuffer(env, span.arraybuffer) != napi_ok) return StatusValue(env, kNotAllocated);
+  Wrapper* block = argc < 1 ? nullptr : FindBlock(env, state, argv[0], &span);
+  if (block == nullptr) {
+    Wrapper* moved = argc < 2 ? nullptr : FindMovedBlock(env, state, argv[0], argv[1]);
+    if (moved == nullptr) return StatusValue(env, kNotAllocated);
+    moved->moved = true;
+    return StatusValue(env, kOk);
+  }
+  if (!DetachPinned(env, block, span.arraybuffer)) return StatusValue(env, kNotAllocated);
   block->detached = true;
-  Settle(env, block);
+  Settle(env, block, Cause::kJavaScript);
   return StatusValue(env, kOk);
 }
 
@@ -369,7 +568,7 @@ napi_value ViewWrap(napi_env env, napi_callback_info info) {
   void* data = static_cast<char*>(block->data) + static_cast<size_t>(offset_arg);
   if (state->views.Find(data) != nullptr) return StatusValue(env, kInvalidParam);
   Wrapper* view = state->NewRecord(
-      Wrapper{state, block, os::Region{}, data, static_cast<size_t>(length_arg), 0, false, false, false});
+      Wrapper{state, block, os::Region{}, data, static_cast<size_t>(length_arg), 0, false, false, false, false, false});
   napi_value buffer;
   const Status status = Wrap(env, state, view, &buffer);
   if (status != kOk) return StatusValue(env, status);
@@ -390,9 +589,17 @@ napi_value ViewDetach(napi_env env, napi_callback_info info) {
   Spanned span;
   Wrapper* view = argc < 1 ? nullptr : FindView(env, state, arg, &span);
   if (view == nullptr) return StatusValue(env, kNotAllocated);
-  if (napi_detach_arraybuffer(env, span.arraybuffer) != napi_ok) return StatusValue(env, kNotAllocated);
-  DetachView(env, view);
+  if (!DetachPinned(env, view, span.arraybuffer)) return StatusValue(env, kNotAllocated);
+  DetachView(env, view, Cause::kJavaScript);
+  if (view->finalized) {  // the runtime ran the finalizer inside the detach
+    state->DropRecord(view);
+  }
   return StatusValue(env, kOk);
+}
+
+// lastError() -> string: why the last kRuntimeThrew or kRuntimeRefused.
+Napi::Value LastError(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), StateOf(info.Env())->last_error);
 }
 
 // addressOf(ArrayBuffer | ArrayBufferView) -> bigint, or undefined for anything else.
@@ -428,6 +635,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("cachedBlocks", static_cast<double>(s.cached_blocks));
   out.Set("cachedBytes", static_cast<double>(s.cached_bytes));
   out.Set("cacheHits", static_cast<double>(s.cache_hits));
+  out.Set("quarantinedBlocks", static_cast<double>(s.quarantined_blocks));
+  out.Set("quarantinedBytes", static_cast<double>(s.quarantined_bytes));
   Napi::Object allocations = Napi::Object::New(env);
   Napi::Object releases = Napi::Object::New(env);
   for (int i = 0; i < os::kSourceCount; ++i) {
@@ -459,9 +668,31 @@ void DefineRaw(Napi::Env env, Napi::Object exports, const char* name, napi_callb
   exports.Set(name, Napi::Value(env, fn));
 }
 
+// Drains the quarantine now (tests and benchmarks; the microtask does it otherwise).
+Napi::Value DrainNow(const Napi::CallbackInfo& info) {
+  StateOf(info.Env())->ReleaseQuarantine();
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  NAPI_THROW_IF_FAILED(env, napi_set_instance_data(env, new EnvState(), FinalizeEnvState, nullptr),
-                       exports);
+  EnvState* state = new EnvState();
+  NAPI_THROW_IF_FAILED(env, napi_set_instance_data(env, state, FinalizeEnvState, nullptr), exports);
+  {
+    Napi::Value queue = env.Global().Get("queueMicrotask");
+    if (queue.IsFunction()) {
+      napi_value drain;
+      NAPI_THROW_IF_FAILED(env, napi_create_function(env, "drainQuarantine", NAPI_AUTO_LENGTH, DrainQuarantine,
+                                                      nullptr, &drain),
+                           exports);
+      NAPI_THROW_IF_FAILED(env, napi_create_reference(env, queue, 1, &state->queue_microtask), exports);
+      NAPI_THROW_IF_FAILED(env, napi_create_reference(env, drain, 1, &state->drain), exports);
+    }
+    Napi::ArrayBuffer scratch = Napi::ArrayBuffer::New(env, sizeof(double));
+    state->alloc_address = static_cast<double*>(scratch.Data());
+    *state->alloc_address = 0;
+    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, scratch, 1, &state->alloc_address_ref), exports);
+    exports.Set("allocAddress", Napi::Float64Array::New(env, 1, scratch, 0));
+  }
 
   DefineRaw(env, exports, "blockAlloc", BlockAlloc);
   DefineRaw(env, exports, "blockFree", BlockFree);
@@ -471,6 +702,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sourceFor", Napi::Function::New(env, SourceFor, "sourceFor"));
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
   exports.Set("trimCache", Napi::Function::New(env, TrimCache, "trimCache"));
+  exports.Set("drainQuarantine", Napi::Function::New(env, DrainNow, "drainQuarantine"));
+  exports.Set("lastError", Napi::Function::New(env, LastError, "lastError"));
+  exports.Set("quarantineBlocks", static_cast<double>(kQuarantineBlocks));
+  exports.Set("quarantineBytes", static_cast<double>(kQuarantineBytes));
   exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
   exports.Set("shimPointers", Napi::Function::New(env, shim_binding::ShimPointers, "shimPointers"));
   exports.Set("shimStats", Napi::Function::New(env, shim_binding::ShimStats, "shimStats"));
@@ -483,9 +718,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   status.Set("invalidParam", static_cast<double>(kInvalidParam));
   status.Set("noMemory", static_cast<double>(kNoMemory));
   status.Set("notAllocated", static_cast<double>(kNotAllocated));
+  status.Set("runtimeThrew", static_cast<double>(kRuntimeThrew));
+  status.Set("runtimeRefused", static_cast<double>(kRuntimeRefused));
   exports.Set("status", status);
 #ifdef SYSALLOC_TESTING
-  exports.Set("testing", testing::Exports(env));
+  Napi::Object testing_exports = testing::Exports(env);
+  testing_exports.Set("syncFinalizer", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                        StateOf(info.Env())->sync_finalizer = info[0].ToBoolean().Value();
+                        return info.Env().Undefined();
+                      }));
+  exports.Set("testing", testing_exports);
 #endif
   return exports;
 }

@@ -15,6 +15,8 @@ std::atomic<uint64_t> live_bytes{0};
 std::atomic<uint64_t> os_allocations[os::kSourceCount];
 std::atomic<uint64_t> os_releases[os::kSourceCount];
 std::atomic<uint64_t> cache_hits{0};
+std::atomic<uint64_t> quarantined_blocks{0};
+std::atomic<uint64_t> quarantined_bytes{0};
 
 // Regions the OS mapped for us (mmap, VirtualAlloc) cost page faults and zeroing
 // on every fresh use; keeping a few released ones mapped makes a steady stream of
@@ -135,6 +137,19 @@ void Release(const os::Region& region) {
   if (!Cache().Put(region)) RegionCache::ReleaseToOs(region);
 }
 
+void Retire(const os::Region& region) {
+  live_blocks.fetch_sub(1, std::memory_order_relaxed);
+  live_bytes.fetch_sub(region.size, std::memory_order_relaxed);
+  quarantined_blocks.fetch_add(1, std::memory_order_relaxed);
+  quarantined_bytes.fetch_add(region.size, std::memory_order_relaxed);
+}
+
+void ReleaseRetired(const os::Region& region) {
+  quarantined_blocks.fetch_sub(1, std::memory_order_relaxed);
+  quarantined_bytes.fetch_sub(region.size, std::memory_order_relaxed);
+  if (!Cache().Put(region)) RegionCache::ReleaseToOs(region);
+}
+
 void TrimCache() { Cache().Trim(); }
 
 Stats GetStats() {
@@ -146,6 +161,8 @@ Stats GetStats() {
     s.os_releases[i] = os_releases[i].load(std::memory_order_relaxed);
   }
   s.cache_hits = cache_hits.load(std::memory_order_relaxed);
+  s.quarantined_blocks = quarantined_blocks.load(std::memory_order_relaxed);
+  s.quarantined_bytes = quarantined_bytes.load(std::memory_order_relaxed);
   Cache().Count(&s.cached_blocks, &s.cached_bytes);
   return s;
 }
