@@ -165,6 +165,7 @@ struct EnvState {
   // testing.syncFinalizer(true): every detach also runs the finalizer inside it, as
   // Bun and Deno do; the runtime's own later call for such a record is then ignored.
   bool sync_finalizer = false;
+  bool simulating = false;                 // inside the simulated finalizer call
   std::unordered_set<Wrapper*> simulated;  // finalized by the simulation, the runtime's call still to come
   std::unordered_set<Wrapper*> zombies;    // dropped after a simulated finalizer, awaiting the runtime's call
 #endif
@@ -323,7 +324,7 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
     owner->DeleteIfDone();
     return;
   }
-  if (!w->pinned && owner->simulated.erase(w) != 0) return;
+  if (!owner->simulating && owner->simulated.erase(w) != 0) return;
 #endif
   if (w == owner->wrapping) {
     owner->wrapping = nullptr;  // tells the wrapping call that Node refused the length
@@ -348,7 +349,9 @@ bool DetachPinned(napi_env env, Wrapper* w, napi_value arraybuffer) {
 #ifdef SYSALLOC_TESTING
   if (ok && w->owner->sync_finalizer && !w->finalized) {
     w->owner->simulated.insert(w);
+    w->owner->simulating = true;
     FinalizeWrapper(env, nullptr, w);
+    w->owner->simulating = false;
   }
 #endif
   w->pinned = false;
