@@ -24,6 +24,13 @@ export interface NativeBlockStats {
   /** Blocks freed from JavaScript whose memory is held until the current synchronous run ends (the quarantine). */
   quarantinedBlocks: number;
   quarantinedBytes: number;
+  /**
+   * Blocks whose memory had moved to another ArrayBuffer (that may live on in
+   * another thread) when their environment ended: kept for the life of the
+   * process, never returned. Not counted in liveBlocks.
+   */
+  abandonedBlocks: number;
+  abandonedBytes: number;
   osAllocations: Record<SourceName, number>;
   osReleases: Record<SourceName, number>;
 }
@@ -81,6 +88,8 @@ export interface NativeAddon {
    * or a status. One view at a time per address.
    */
   viewWrap(block: Uint8Array, offset: number, length: number): Buffer | number;
+  /** Marks, at process 'exit', the blocks whose memory cannot be proven this environment's. */
+  teardownScan(): void;
   /** Detaches a Buffer viewWrap returned; a status. */
   viewDetach(view: Uint8Array): number;
   /** The address of the first byte, or undefined for anything but an ArrayBuffer or a view. */
@@ -99,3 +108,9 @@ export interface NativeAddon {
 }
 
 export const native: NativeAddon = bindings('sysalloc');
+
+// The last JavaScript an environment (main thread or worker) runs before Node
+// calls every Buffer's finalizer: decide there which blocks' memory moved away.
+if (typeof process === 'object' && process !== null && typeof process.once === 'function') {
+  process.once('exit', () => native.teardownScan());
+}

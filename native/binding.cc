@@ -138,6 +138,10 @@ struct Wrapper {
   // stream) and free() ended the Block; the memory belongs to the new
   // ArrayBuffer and returns when its finalizer runs.
   bool moved;
+  // For a block: its memory cannot be proven ours when the environment ends (see
+  // TeardownScan), so it is abandoned rather than returned.
+  bool unprovable;
+  napi_ref arraybuffer;  // for a block: weak reference to its ArrayBuffer
 };
 
 // Per environment (main thread, each worker). Outlives the environment until the
@@ -147,6 +151,10 @@ struct EnvState {
   AddressTable<Wrapper> views;   // views not yet detached or collected, by address
   size_t records = 0;            // Wrappers not yet deleted
   bool env_alive = true;
+  napi_env env = nullptr;
+  // Set by TeardownScan (process 'exit'): every block's ownership has been decided.
+  bool scanned = false;
+  napi_ref probe = nullptr;  // a plain object: setting a property on it fails once JS can no longer run
   std::vector<Wrapper*> spare;   // deleted records kept for reuse
   // The record being wrapped right now. When Node refuses to wrap (a length over
   // its Buffer limit), it calls the finalizer at once, before
@@ -186,6 +194,10 @@ struct EnvState {
   }
 
   void DropRecord(Wrapper* w) {
+    if (w->arraybuffer != nullptr) {
+      if (env_alive) napi_delete_reference(env, w->arraybuffer);
+      w->arraybuffer = nullptr;
+    }
 #ifdef SYSALLOC_TESTING
     if (simulated.erase(w) != 0) {
       zombies.insert(w);  // still counted in records: the runtime's finalizer will name it
@@ -296,7 +308,9 @@ void Settle(napi_env env, Wrapper* block, Cause cause) {
     block->holds_memory = false;
     owner->blocks.Erase(block->region.ptr);
     AdjustExternal(owner->env_alive ? env : nullptr, -HiddenBytes(block->region));
-    if (cause == Cause::kJavaScript && owner->env_alive) {
+    if (block->unprovable) {
+      blocks::Abandon(block->region);
+    } else if (cause == Cause::kJavaScript && owner->env_alive) {
       Quarantine(env, owner, block->region);
     } else {
       blocks::Release(block->region);
@@ -312,6 +326,24 @@ void DetachView(napi_env env, Wrapper* view, Cause cause) {
   Wrapper* block = view->block;
   --block->views;
   Settle(env, block, cause);
+}
+
+// True once the environment can no longer run JavaScript: Node's FreeEnvironment
+// forbids it before it runs the Buffers' cleanup (which calls their finalizers
+// even when the memory moved to another ArrayBuffer). Setting a property runs no
+// JavaScript (the probe is a plain object) but Node-API refuses it then.
+bool TearingDown(napi_env env, EnvState* state) {
+  napi_value probe = nullptr;
+  napi_value value = nullptr;
+  if (state->probe == nullptr || napi_get_reference_value(env, state->probe, &probe) != napi_ok || probe == nullptr ||
+      napi_get_boolean(env, true, &value) != napi_ok) {
+    return true;
+  }
+  if (napi_set_named_property(env, probe, "alive", value) == napi_ok) return false;
+  bool pending = false;
+  napi_value ignored;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+  return true;
 }
 
 void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
@@ -332,6 +364,9 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   }
   w->finalized = true;
   if (w->pinned) return;  // run synchronously inside our own detach: the caller settles
+  if (w->block == nullptr && w->holds_memory && !w->detached && !owner->scanned && TearingDown(env, owner)) {
+    w->unprovable = true;  // the environment ends without a scan (worker.terminate())
+  }
   if (w->block != nullptr) {
     DetachView(env, w, Cause::kFinalizer);
     owner->DropRecord(w);
@@ -365,7 +400,11 @@ void FinalizeEnvState(napi_env /*env*/, void* data, void* /*hint*/) {
   // return the memory here and let the late finalizers only delete records.
   state->blocks.ForEach([](Wrapper* block) {
     block->holds_memory = false;
-    blocks::Release(block->region);
+    if (block->unprovable) {
+      blocks::Abandon(block->region);
+    } else {
+      blocks::Release(block->region);
+    }
   });
   state->blocks.Clear();
   state->env_alive = false;
@@ -489,7 +528,7 @@ napi_value BlockAlloc(napi_env env, napi_callback_info info) {
   if (!blocks::Allocate(size, align, zero, &region)) return StatusValue(env, kNoMemory);
 
   EnvState* state = StateOf(env);
-  Wrapper* block = state->NewRecord(Wrapper{state, nullptr, region, region.ptr, size, 0, false, false, true, false, false});
+  Wrapper* block = state->NewRecord(Wrapper{state, nullptr, region, region.ptr, size, 0, false, false, true, false, false, false, nullptr});
   napi_value buffer;
   const Status status = Wrap(env, state, block, &buffer);
   if (status != kOk) {
@@ -497,6 +536,10 @@ napi_value BlockAlloc(napi_env env, napi_callback_info info) {
     return StatusValue(env, status);
   }
   state->blocks.Insert(region.ptr, block);
+  napi_value arraybuffer = nullptr;
+  if (napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &arraybuffer, nullptr) == napi_ok) {
+    napi_create_reference(env, arraybuffer, 0, &block->arraybuffer);
+  }
   AdjustExternal(env, HiddenBytes(region));
   *state->alloc_address = static_cast<double>(reinterpret_cast<uintptr_t>(region.ptr));
   return buffer;
@@ -571,7 +614,7 @@ napi_value ViewWrap(napi_env env, napi_callback_info info) {
   void* data = static_cast<char*>(block->data) + static_cast<size_t>(offset_arg);
   if (state->views.Find(data) != nullptr) return StatusValue(env, kInvalidParam);
   Wrapper* view = state->NewRecord(
-      Wrapper{state, block, os::Region{}, data, static_cast<size_t>(length_arg), 0, false, false, false, false, false});
+      Wrapper{state, block, os::Region{}, data, static_cast<size_t>(length_arg), 0, false, false, false, false, false, false, nullptr});
   napi_value buffer;
   const Status status = Wrap(env, state, view, &buffer);
   if (status != kOk) return StatusValue(env, status);
@@ -598,6 +641,28 @@ napi_value ViewDetach(napi_env env, napi_callback_info info) {
     state->DropRecord(view);
   }
   return StatusValue(env, kOk);
+}
+
+// teardownScan(): called from process 'exit', the last JavaScript an environment
+// runs before Node tears it down and calls every Buffer's finalizer, even those
+// whose memory moved to another ArrayBuffer (transfer(), a byte stream) that may
+// have been posted to another thread. A block not freed by us whose ArrayBuffer
+// is detached, or collected without its finalizer having run, cannot be proven
+// ours: its memory is abandoned (blockStats().abandonedBlocks), never returned.
+napi_value TeardownScan(napi_env env, napi_callback_info /*info*/) {
+  EnvState* state = StateOf(env);
+  state->scanned = true;
+  state->blocks.ForEach([env](Wrapper* block) {
+    if (block->detached || block->finalized) return;
+    napi_value arraybuffer = nullptr;
+    bool detached = true;
+    if (block->arraybuffer != nullptr && napi_get_reference_value(env, block->arraybuffer, &arraybuffer) == napi_ok &&
+        arraybuffer != nullptr && napi_is_detached_arraybuffer(env, arraybuffer, &detached) != napi_ok) {
+      detached = true;
+    }
+    if (detached) block->unprovable = true;
+  });
+  return nullptr;
 }
 
 // lastError() -> string: why the last kRuntimeThrew or kRuntimeRefused.
@@ -640,6 +705,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("cacheHits", static_cast<double>(s.cache_hits));
   out.Set("quarantinedBlocks", static_cast<double>(s.quarantined_blocks));
   out.Set("quarantinedBytes", static_cast<double>(s.quarantined_bytes));
+  out.Set("abandonedBlocks", static_cast<double>(s.abandoned_blocks));
+  out.Set("abandonedBytes", static_cast<double>(s.abandoned_bytes));
   Napi::Object allocations = Napi::Object::New(env);
   Napi::Object releases = Napi::Object::New(env);
   for (int i = 0; i < os::kSourceCount; ++i) {
@@ -679,6 +746,7 @@ Napi::Value DrainNow(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnvState* state = new EnvState();
+  state->env = env;
   NAPI_THROW_IF_FAILED(env, napi_set_instance_data(env, state, FinalizeEnvState, nullptr), exports);
   {
     Napi::Value queue = env.Global().Get("queueMicrotask");
@@ -695,12 +763,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     *state->alloc_address = 0;
     NAPI_THROW_IF_FAILED(env, napi_create_reference(env, scratch, 1, &state->alloc_address_ref), exports);
     exports.Set("allocAddress", Napi::Float64Array::New(env, 1, scratch, 0));
+    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, Napi::Object::New(env), 1, &state->probe), exports);
   }
 
   DefineRaw(env, exports, "blockAlloc", BlockAlloc);
   DefineRaw(env, exports, "blockFree", BlockFree);
   DefineRaw(env, exports, "viewWrap", ViewWrap);
   DefineRaw(env, exports, "viewDetach", ViewDetach);
+  DefineRaw(env, exports, "teardownScan", TeardownScan);
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("sourceFor", Napi::Function::New(env, SourceFor, "sourceFor"));
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));

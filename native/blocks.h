@@ -28,6 +28,11 @@ void Release(const os::Region& region);
 void Retire(const os::Region& region);
 void ReleaseRetired(const os::Region& region);
 
+// Counts a region as freed but never takes it back: memory whose owner cannot be
+// proven when an environment ends (moved to an ArrayBuffer that may live on in
+// another thread). It stays allocated for the life of the process.
+void Abandon(const os::Region& region);
+
 // Returns every cached region to the OS.
 void TrimCache();
 
@@ -41,6 +46,8 @@ struct Stats {
   uint64_t cached_bytes;
   uint64_t quarantined_blocks;  // freed, not yet reusable (Retire)
   uint64_t quarantined_bytes;
+  uint64_t abandoned_blocks;  // Abandon: kept for the life of the process
+  uint64_t abandoned_bytes;
 };
 Stats GetStats();
 
