@@ -90,6 +90,8 @@ export interface NativeAddon {
   viewWrap(block: Uint8Array, offset: number, length: number): Buffer | number;
   /** Marks, at process 'exit', the blocks whose memory cannot be proven this environment's. */
   teardownScan(): void;
+  /** Keeps a weak reference per block so that teardownScan can tell which are still this environment's (workers). */
+  trackOwnership(): void;
   /** Detaches a Buffer viewWrap returned; a status. */
   viewDetach(view: Uint8Array): number;
   /** The address of the first byte, or undefined for anything but an ArrayBuffer or a view. */
@@ -111,6 +113,10 @@ export const native: NativeAddon = bindings('sysalloc');
 
 // The last JavaScript an environment (main thread or worker) runs before Node
 // calls every Buffer's finalizer: decide there which blocks' memory moved away.
+// A worker's end is not the process's: there, keep what it takes to tell the
+// blocks still this worker's from those moved away (a weak reference each).
 if (typeof process === 'object' && process !== null && typeof process.once === 'function') {
   process.once('exit', () => native.teardownScan());
 }
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+if (!(require('worker_threads') as typeof import('worker_threads')).isMainThread) native.trackOwnership();

@@ -105,7 +105,7 @@ enum Status : int32_t {
 // runtime (Buffer.prototype.fill, utf8Write, ...) may hold the data pointer
 // while the JavaScript it calls back frees the block. A synchronous run that
 // frees more than this evicts the oldest first (docs/design.md).
-constexpr size_t kQuarantineBlocks = 256;
+constexpr size_t kQuarantineBlocks = 16;
 constexpr size_t kQuarantineBytes = size_t{64} << 20;
 
 // The largest alignment accepted: 2^32, the size of the largest Buffer.
@@ -155,6 +155,10 @@ struct EnvState {
   // Set by TeardownScan (process 'exit'): every block's ownership has been decided.
   bool scanned = false;
   napi_ref probe = nullptr;  // a plain object: setting a property on it fails once JS can no longer run
+  // Keep a weak reference to each block's ArrayBuffer for TeardownScan (workers:
+  // trackOwnership()). Without one, TeardownScan treats every block not freed by
+  // then as unprovable: right for the main thread, whose end is the process's.
+  bool track_ownership = false;
   std::vector<Wrapper*> spare;   // deleted records kept for reuse
   // The record being wrapped right now. When Node refuses to wrap (a length over
   // its Buffer limit), it calls the finalizer at once, before
@@ -537,7 +541,8 @@ napi_value BlockAlloc(napi_env env, napi_callback_info info) {
   }
   state->blocks.Insert(region.ptr, block);
   napi_value arraybuffer = nullptr;
-  if (napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &arraybuffer, nullptr) == napi_ok) {
+  if (state->track_ownership &&
+      napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &arraybuffer, nullptr) == napi_ok) {
     napi_create_reference(env, arraybuffer, 0, &block->arraybuffer);
   }
   AdjustExternal(env, HiddenBytes(region));
@@ -665,6 +670,11 @@ napi_value TeardownScan(napi_env env, napi_callback_info /*info*/) {
   return nullptr;
 }
 
+napi_value TrackOwnership(napi_env env, napi_callback_info /*info*/) {
+  StateOf(env)->track_ownership = true;
+  return nullptr;
+}
+
 // lastError() -> string: why the last kRuntimeThrew or kRuntimeRefused.
 Napi::Value LastError(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), StateOf(info.Env())->last_error);
@@ -771,6 +781,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   DefineRaw(env, exports, "viewWrap", ViewWrap);
   DefineRaw(env, exports, "viewDetach", ViewDetach);
   DefineRaw(env, exports, "teardownScan", TeardownScan);
+  DefineRaw(env, exports, "trackOwnership", TrackOwnership);
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("sourceFor", Napi::Function::New(env, SourceFor, "sourceFor"));
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
