@@ -7,8 +7,17 @@ export const MAX_SIZE: number = constants.MAX_LENGTH;
 /** The largest alignment accepted (2^32). */
 export const MAX_ALIGN: number = native.maxAlign;
 
-export function isPowerOfTwo(value: number): boolean {
-  return Number.isSafeInteger(value) && value > 0 && Number.isInteger(Math.log2(value));
+const TWO_32 = 2 ** 32;
+
+/** Whether value is a power of two (1, 2, 4, ...), exactly, for every number and bigint. */
+export function isPowerOfTwo(value: number | bigint): boolean {
+  if (typeof value === 'bigint') return value > 0n && (value & (value - 1n)) === 0n;
+  if (!Number.isSafeInteger(value) || value < 1) return false;
+  // Split into 32-bit halves, both exact below 2^53: a power of two has one bit set in one half.
+  const low = value % TWO_32;
+  const high = (value - low) / TWO_32;
+  if (high === 0) return (low & (low - 1)) === 0;
+  return low === 0 && (high & (high - 1)) === 0;
 }
 
 /** A byte count from 1 to max. */
@@ -26,3 +35,10 @@ export function checkAlign(name: string, value: unknown, max: number = MAX_ALIGN
   }
   return value;
 }
+
+/** undefined, or a boolean. */
+export function checkBoolean(name: string, value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') throw invalidParam(name, 'a boolean', value);
+  return value;
+}
+
