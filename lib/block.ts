@@ -1,7 +1,7 @@
-import { AllocError, invalidParam } from './errors';
+import { AllocError, invalidParam, invalidThis, readOptions } from './errors';
 import { defaultAlign } from './align';
 import { native, SourceName } from './native';
-import { checkAlign, checkSize } from './validate';
+import { checkAlign, checkBoolean, checkSize } from './validate';
 
 export interface BlockOptions {
   /** A power of two. Default: the size itself when it is a power of two, else the page size. */
@@ -11,6 +11,8 @@ export interface BlockOptions {
 }
 
 const constructing = Symbol('Block.alloc');
+const OPTION_KEYS = ['align', 'zero'] as const;
+const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
 // Node 20 defines Symbol.dispose as Symbol.for('nodejs.dispose') in its main
 // realm only; a vm context (jest's test environment) has no Symbol.dispose.
@@ -35,8 +37,8 @@ export class Block {
   #freed = false;
   #address: bigint | undefined;
 
-  /** @internal Use Block.alloc. */
-  constructor(token: symbol, buffer: Buffer, size: number, align: number) {
+  /** Use Block.alloc. */
+  private constructor(token: symbol, buffer: Buffer, size: number, align: number) {
     if (token !== constructing) {
       throw new AllocError('ERR_INVALID_PARAM', 'Block has no public constructor; use Block.alloc(size, options)');
     }
@@ -51,20 +53,9 @@ export class Block {
    */
   static alloc(size: number, options?: BlockOptions): Block {
     checkSize('size', size);
-    let align: number;
-    let zero = true;
-    if (options === undefined) {
-      align = defaultAlign(size);
-    } else {
-      if (typeof options !== 'object' || options === null) {
-        throw invalidParam('options', 'an object', options);
-      }
-      align = options.align === undefined ? defaultAlign(size) : checkAlign('options.align', options.align);
-      if (options.zero !== undefined) {
-        if (typeof options.zero !== 'boolean') throw invalidParam('options.zero', 'a boolean', options.zero);
-        zero = options.zero;
-      }
-    }
+    const read = readOptions('options', options, OPTION_KEYS, false);
+    const align = read.align === undefined ? defaultAlign(size) : checkAlign('options.align', read.align);
+    const zero = checkBoolean('options.zero', read.zero) ?? true;
     const result = native.blockAlloc(size, align, zero);
     if (typeof result === 'number') {
       if (result === status.noMemory) {
@@ -77,15 +68,18 @@ export class Block {
 
   /** The memory itself, zero-copy. After free(): a detached Buffer of length 0. */
   get buffer(): Buffer {
+    if (!(#buffer in this)) throw invalidThis('Block.buffer', this);
     return this.#buffer;
   }
 
   get freed(): boolean {
+    if (!(#buffer in this)) throw invalidThis('Block.freed', this);
     return this.#freed;
   }
 
   /** The address of the first byte. Throws ERR_NOT_ALLOCATED once the block is freed. */
   get address(): bigint {
+    if (!(#buffer in this)) throw invalidThis('Block.address', this);
     if (this.#freed) throw this.#notAllocated('read the address of');
     if (this.#address === undefined) this.#address = native.addressOf(this.#buffer) as bigint;
     return this.#address;
@@ -93,6 +87,7 @@ export class Block {
 
   /** The system call that served this block ('posix_memalign', 'mmap', '_aligned_malloc', 'VirtualAlloc'). */
   get source(): SourceName {
+    if (!(#buffer in this)) throw invalidThis('Block.source', this);
     return native.sourceFor(this.size, this.align);
   }
 
@@ -101,6 +96,7 @@ export class Block {
    * length 0 from here on. Throws ERR_NOT_ALLOCATED when already freed.
    */
   free(): void {
+    if (!(#buffer in this)) throw invalidThis('Block.free', this);
     if (this.#freed) throw this.#notAllocated('free');
     const result = native.blockFree(this.#buffer);
     if (result !== status.ok) throw this.#notAllocated('free');
@@ -109,7 +105,15 @@ export class Block {
 
   /** For `using`: frees unless already freed. */
   [disposeSymbol](): void {
+    if (!(#buffer in this)) throw invalidThis('Block[Symbol.dispose]', this);
     if (!this.#freed) this.free();
+  }
+
+  /** util.inspect: size, align, and whether the block is live or freed. */
+  [inspectSymbol](): string {
+    if (!(#buffer in this)) return 'Block <not a Block>';
+    const state = this.#freed ? 'freed' : `live at 0x${this.address.toString(16)}`;
+    return `Block { size: ${this.size}, align: ${this.align}, ${state} }`;
   }
 
   #notAllocated(action: string): AllocError {
