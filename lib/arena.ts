@@ -39,6 +39,9 @@ interface Chunk extends ManagedBlock {
 // The chunk a destroyed or chunkless arena points at: nothing fits in it.
 const NO_CHUNK_BUFFER = new ArrayBuffer(0);
 
+// Whether value is a real Arena (a private-field brand check: no getter or Proxy trap runs).
+let isArena: (value: unknown) => value is Arena;
+
 /**
  * A bump allocator over page-aligned Blocks: `alloc` hands out Buffers that
  * are views of a chunk's memory, computed in JavaScript without a native call;
@@ -48,6 +51,10 @@ const NO_CHUNK_BUFFER = new ArrayBuffer(0);
  * reuse memory that earlier allocations wrote.
  */
 export class Arena {
+  static {
+    isArena = (value: unknown): value is Arena => typeof value === 'object' && value !== null && #offset in value;
+  }
+
   /** The alignment of the chunks the arena allocates. */
   readonly align: number;
   /** Whether a full arena allocates another chunk. */
@@ -86,7 +93,7 @@ export class Arena {
    * the arena does not grow.
    */
   alloc(size: number, align: number = 16): Buffer {
-    if (!(#offset in this)) throw invalidThis('Arena.alloc', this);
+    if (!isArena(this)) throw invalidThis('Arena.alloc', this);
     if (typeof size !== 'number' || !(size >= 1 && size <= MAX) || size % 1 !== 0) {
       throw invalidParam('size', `an integer from 1 to ${MAX}`, size);
     }
@@ -113,7 +120,7 @@ export class Arena {
    * and the memory (every chunk) is reused.
    */
   reset(): void {
-    if (!(#offset in this)) throw invalidThis('Arena.reset', this);
+    if (!isArena(this)) throw invalidThis('Arena.reset', this);
     this.#checkAlive('reset');
     this.#settleMoved();
     this.#leave();
@@ -144,7 +151,7 @@ export class Arena {
    * destroy. Do not free or use the block yourself.
    */
   addMemory(block: Block): void {
-    if (!(#offset in this)) throw invalidThis('Arena.addMemory', this);
+    if (!isArena(this)) throw invalidThis('Arena.addMemory', this);
     this.#checkAlive('add memory to');
     this.#settleMoved();
     this.#addChunk(adopt('this arena', block, this.#chunks), true);
@@ -152,14 +159,14 @@ export class Arena {
 
   /** Bytes taken by allocations since the last reset, alignment padding included. */
   get used(): number {
-    if (!(#offset in this)) throw invalidThis('Arena.used', this);
+    if (!isArena(this)) throw invalidThis('Arena.used', this);
     this.#settleMoved();
     return this.#usedElsewhere + this.#offset;
   }
 
   /** Bytes the arena holds: every chunk. Grows with `grow` and addMemory. 0 once destroyed. */
   get capacity(): number {
-    if (!(#offset in this)) throw invalidThis('Arena.capacity', this);
+    if (!isArena(this)) throw invalidThis('Arena.capacity', this);
     this.#settleMoved();
     return this.#capacity;
   }
@@ -169,19 +176,19 @@ export class Arena {
    * two chunks, so the largest one that fits can be smaller.
    */
   get available(): number {
-    if (!(#offset in this)) throw invalidThis('Arena.available', this);
+    if (!isArena(this)) throw invalidThis('Arena.available', this);
     this.#settleMoved();
     return this.#capacity - this.#usedElsewhere - this.#offset;
   }
 
   get destroyed(): boolean {
-    if (!(#offset in this)) throw invalidThis('Arena.destroyed', this);
+    if (!isArena(this)) throw invalidThis('Arena.destroyed', this);
     return this.#destroyed;
   }
 
   /** The address range of every chunk, in the order they are used. Throws ERR_NOT_ALLOCATED once destroyed. */
   regions(): MemoryRegion[] {
-    if (!(#offset in this)) throw invalidThis('Arena.regions', this);
+    if (!isArena(this)) throw invalidThis('Arena.regions', this);
     this.#checkAlive('list the regions of');
     this.#settleMoved();
     return this.#chunks.map(regionOf);
@@ -192,7 +199,7 @@ export class Arena {
    * Throws ERR_NOT_ALLOCATED when already destroyed.
    */
   destroy(): void {
-    if (!(#offset in this)) throw invalidThis('Arena.destroy', this);
+    if (!isArena(this)) throw invalidThis('Arena.destroy', this);
     this.#checkAlive('destroy');
     this.#destroyed = true;
     for (const chunk of this.#chunks) {
@@ -206,13 +213,13 @@ export class Arena {
 
   /** For `using`: destroys unless already destroyed. */
   [disposeSymbol](): void {
-    if (!(#offset in this)) throw invalidThis('Arena[Symbol.dispose]', this);
+    if (!isArena(this)) throw invalidThis('Arena[Symbol.dispose]', this);
     if (!this.#destroyed) this.destroy();
   }
 
   /** util.inspect: the arena's shape and state. */
   [inspectSymbol](): string {
-    if (!(#offset in this)) return 'Arena <not an Arena>';
+    if (!isArena(this)) return 'Arena <not an Arena>';
     if (this.#destroyed) return `Arena { align: ${this.align}, grow: ${this.grow}, destroyed }`;
     this.#settleMoved();
     return (

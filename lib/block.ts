@@ -20,6 +20,14 @@ export const disposeSymbol: typeof Symbol.dispose =
   Symbol.dispose ?? (Symbol.for('nodejs.dispose') as typeof Symbol.dispose);
 const { status } = native;
 
+// Whether value is a real Block (a private-field brand check: no getter or Proxy trap runs).
+let isBlockValue: (value: unknown) => value is Block;
+
+/** Whether value is a Block made by Block.alloc (not a Proxy, not an object posing as one). */
+export function isBlock(value: unknown): value is Block {
+  return isBlockValue(value);
+}
+
 /**
  * One block of memory from the operating system's allocator, aligned as asked
  * and handed to JavaScript without a copy as `buffer`.
@@ -29,6 +37,10 @@ const { status } = native;
  * garbage collection, which Node runs only when the event loop turns.
  */
 export class Block {
+  static {
+    isBlockValue = (value: unknown): value is Block => typeof value === 'object' && value !== null && #buffer in value;
+  }
+
   /** Bytes in the block. */
   readonly size: number;
   /** The alignment the block's address is guaranteed to have. */
@@ -68,18 +80,18 @@ export class Block {
 
   /** The memory itself, zero-copy. After free(): a detached Buffer of length 0. */
   get buffer(): Buffer {
-    if (!(#buffer in this)) throw invalidThis('Block.buffer', this);
+    if (!isBlockValue(this)) throw invalidThis('Block.buffer', this);
     return this.#buffer;
   }
 
   get freed(): boolean {
-    if (!(#buffer in this)) throw invalidThis('Block.freed', this);
+    if (!isBlockValue(this)) throw invalidThis('Block.freed', this);
     return this.#freed;
   }
 
   /** The address of the first byte. Throws ERR_NOT_ALLOCATED once the block is freed. */
   get address(): bigint {
-    if (!(#buffer in this)) throw invalidThis('Block.address', this);
+    if (!isBlockValue(this)) throw invalidThis('Block.address', this);
     if (this.#freed) throw this.#notAllocated('read the address of');
     if (this.#address === undefined) this.#address = native.addressOf(this.#buffer) as bigint;
     return this.#address;
@@ -87,7 +99,7 @@ export class Block {
 
   /** The system call that served this block ('posix_memalign', 'mmap', '_aligned_malloc', 'VirtualAlloc'). */
   get source(): SourceName {
-    if (!(#buffer in this)) throw invalidThis('Block.source', this);
+    if (!isBlockValue(this)) throw invalidThis('Block.source', this);
     return native.sourceFor(this.size, this.align);
   }
 
@@ -96,7 +108,7 @@ export class Block {
    * length 0 from here on. Throws ERR_NOT_ALLOCATED when already freed.
    */
   free(): void {
-    if (!(#buffer in this)) throw invalidThis('Block.free', this);
+    if (!isBlockValue(this)) throw invalidThis('Block.free', this);
     if (this.#freed) throw this.#notAllocated('free');
     const result = native.blockFree(this.#buffer);
     if (result !== status.ok) throw this.#notAllocated('free');
@@ -105,13 +117,13 @@ export class Block {
 
   /** For `using`: frees unless already freed. */
   [disposeSymbol](): void {
-    if (!(#buffer in this)) throw invalidThis('Block[Symbol.dispose]', this);
+    if (!isBlockValue(this)) throw invalidThis('Block[Symbol.dispose]', this);
     if (!this.#freed) this.free();
   }
 
   /** util.inspect: size, align, and whether the block is live or freed. */
   [inspectSymbol](): string {
-    if (!(#buffer in this)) return 'Block <not a Block>';
+    if (!isBlockValue(this)) return 'Block <not a Block>';
     const state = this.#freed ? 'freed' : `live at 0x${this.address.toString(16)}`;
     return `Block { size: ${this.size}, align: ${this.align}, ${state} }`;
   }

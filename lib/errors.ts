@@ -81,7 +81,7 @@ export function invalidParam(name: string, requirement: string, value: unknown):
 
 /** The error for a method called on something that is not an instance of its class. */
 export function invalidThis(method: string, value: unknown): AllocError {
-  return new AllocError('ERR_INVALID_PARAM', `${method} must be called on ${article(method.split('.')[0])}; got ${describe(value)}`);
+  return new AllocError('ERR_INVALID_PARAM', `${method} must be called on ${article(method.split(/[.[]/)[0])}; got ${describe(value)}`);
 }
 
 /**

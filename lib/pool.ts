@@ -52,6 +52,9 @@ interface Region {
   retired: boolean;
 }
 
+// Whether value is a real Pool (a private-field brand check: no getter or Proxy trap runs).
+let isPool: (value: unknown) => value is Pool;
+
 /**
  * Fixed-size slots with O(1) alloc and free, over one Block and any added with
  * addMemory. Slots are not zero-filled: a slot keeps what its last owner wrote.
@@ -63,6 +66,10 @@ interface Region {
  * free(), so stale use reads length 0.
  */
 export class Pool {
+  static {
+    isPool = (value: unknown): value is Pool => typeof value === 'object' && value !== null && #top in value;
+  }
+
   readonly slotSize: number;
   readonly align: number;
   readonly checked: boolean;
@@ -107,7 +114,7 @@ export class Pool {
 
   /** A Buffer of slotSize bytes aligned to `align`. ERR_NO_MEMORY when every slot is taken. */
   alloc(): Buffer {
-    if (!(#top in this)) throw invalidThis('Pool.alloc', this);
+    if (!isPool(this)) throw invalidThis('Pool.alloc', this);
     if (this.#top === 0) return this.#allocSlow();
     const slot = this.#free[this.#top - 1];
     const index = slot - this.#fastFirstSlot;
@@ -130,7 +137,7 @@ export class Pool {
    * ERR_INVALID_PARAM for anything that is not one.
    */
   free(buf: Uint8Array): void {
-    if (!(#top in this)) throw invalidThis('Pool.free', this);
+    if (!isPool(this)) throw invalidThis('Pool.free', this);
     // The slot follows from the offset; the identity check against #live makes
     // it safe: only the very Buffer alloc() returned for that slot passes.
     if (isUint8Array(buf)) {
@@ -154,7 +161,7 @@ export class Pool {
    * free or use it yourself.
    */
   addMemory(block: Block): void {
-    if (!(#top in this)) throw invalidThis('Pool.addMemory', this);
+    if (!isPool(this)) throw invalidThis('Pool.addMemory', this);
     this.#checkAlive('add memory to');
     this.#settleMoved();
     // A block its caller freed no longer counts: its memory is either still held
@@ -173,33 +180,33 @@ export class Pool {
 
   /** Slots handed out and not yet freed. */
   get used(): number {
-    if (!(#top in this)) throw invalidThis('Pool.used', this);
+    if (!isPool(this)) throw invalidThis('Pool.used', this);
     this.#settleMoved();
     return this.#slots - this.#top;
   }
 
   /** Slots free to allocate. */
   get available(): number {
-    if (!(#top in this)) throw invalidThis('Pool.available', this);
+    if (!isPool(this)) throw invalidThis('Pool.available', this);
     this.#settleMoved();
     return this.#top;
   }
 
   /** All slots: used + available. 0 once destroyed. */
   get slots(): number {
-    if (!(#top in this)) throw invalidThis('Pool.slots', this);
+    if (!isPool(this)) throw invalidThis('Pool.slots', this);
     this.#settleMoved();
     return this.#slots;
   }
 
   get destroyed(): boolean {
-    if (!(#top in this)) throw invalidThis('Pool.destroyed', this);
+    if (!isPool(this)) throw invalidThis('Pool.destroyed', this);
     return this.#destroyed;
   }
 
   /** The address range of every block the pool cuts slots from. Throws ERR_NOT_ALLOCATED once destroyed. */
   regions(): MemoryRegion[] {
-    if (!(#top in this)) throw invalidThis('Pool.regions', this);
+    if (!isPool(this)) throw invalidThis('Pool.regions', this);
     this.#checkAlive('list the regions of');
     this.#settleMoved();
     return this.#regions.filter((r) => !r.retired).map((r) => regionOf(r.managed));
@@ -210,7 +217,7 @@ export class Pool {
    * Throws ERR_NOT_ALLOCATED when already destroyed.
    */
   destroy(): void {
-    if (!(#top in this)) throw invalidThis('Pool.destroy', this);
+    if (!isPool(this)) throw invalidThis('Pool.destroy', this);
     this.#checkAlive('destroy');
     this.#destroyed = true;
     for (const view of this.#slotOfView.keys()) native.viewDetach(view);
@@ -230,13 +237,13 @@ export class Pool {
 
   /** For `using`: destroys unless already destroyed. */
   [disposeSymbol](): void {
-    if (!(#top in this)) throw invalidThis('Pool[Symbol.dispose]', this);
+    if (!isPool(this)) throw invalidThis('Pool[Symbol.dispose]', this);
     if (!this.#destroyed) this.destroy();
   }
 
   /** util.inspect: the pool's shape and state. */
   [inspectSymbol](): string {
-    if (!(#top in this)) return 'Pool <not a Pool>';
+    if (!isPool(this)) return 'Pool <not a Pool>';
     if (this.#destroyed) return `Pool { slotSize: ${this.slotSize}, align: ${this.align}, checked: ${this.checked}, destroyed }`;
     this.#settleMoved();
     return (

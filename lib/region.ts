@@ -1,6 +1,6 @@
 // What Arena and Pool share: the Blocks they manage, taking ownership of one
 // handed over by addMemory, and wrapping views over them.
-import { Block } from './block';
+import { Block, isBlock } from './block';
 import { AllocError, invalidParam } from './errors';
 import { native } from './native';
 
@@ -49,7 +49,7 @@ export function own(block: Block): ManagedBlock {
  * Block twice included) or it already belongs to another Arena or Pool.
  */
 export function adopt(owner: string, block: unknown, held: readonly ManagedBlock[]): ManagedBlock {
-  if (!(block instanceof Block)) throw invalidParam('block', 'a Block', block);
+  if (!isBlock(block)) throw invalidParam('block', 'a Block', block);
   if (block.freed) {
     throw new AllocError('ERR_NOT_ALLOCATED', `cannot add a freed block (size ${block.size}, align ${block.align}) to ${owner}`);
   }
