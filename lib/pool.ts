@@ -17,6 +17,14 @@ const ViewBuffer = viewBuffer;
  */
 export const MAX_POOL_SLOTS = 2 ** 24;
 const OPTION_KEYS = ['slotSize', 'slots', 'align', 'checked'] as const;
+// #live is kept in pages of up to 2^16 entries: one array of 2^24 entries has
+// to be grown in one piece and copied by the collector (seconds, measured in
+// docs/design.md); full pages (512 KiB) go straight to V8's large-object space.
+// The last page holds only the slots there are, so a small pool stays small.
+// Pages cost one more load per alloc and free.
+const PAGE_BITS = 16;
+const PAGE_SLOTS = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE_SLOTS - 1;
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
 export interface PoolOptions {
@@ -82,10 +90,13 @@ export class Pool {
   // Free slot indices, a stack: #free[0 .. #top) are free.
   #free: Uint32Array = new Uint32Array(0);
   #top = 0;
-  // The Buffer each slot is allocated to, undefined when free. free(buf)
-  // accepts exactly this object: not a copy, not part of it, not an earlier
-  // Buffer of the same slot. One entry per slot number; numbers are never reused.
-  #live: (Buffer | undefined)[] = [];
+  // The Buffer each slot is allocated to, undefined when free, in pages: slot s
+  // is #live[s >> PAGE_BITS][s & PAGE_MASK]. free(buf) accepts exactly this
+  // object: not a copy, not part of it, not an earlier Buffer of the same slot.
+  // One entry per slot number; numbers are never reused.
+  #live: (Buffer | undefined)[][] = [];
+  // Slot numbers given out so far, retired ones included: the next region's first.
+  #numbered = 0;
   // Checked mode: the slot of each live Buffer (they are native Buffers and carry no index).
   #slotOfView = new Map<Uint8Array, number>();
   // Fast mode: the region alloc and free handle inline (the first one not
@@ -127,7 +138,7 @@ export class Pool {
       return this.#allocSlow();
     }
     this.#top--;
-    this.#live[slot] = buf;
+    this.#live[slot >>> PAGE_BITS][slot & PAGE_MASK] = buf;
     return buf;
   }
 
@@ -145,8 +156,9 @@ export class Pool {
       if (index >>> 0 === index && index < this.#fastCount) {
         const slot = this.#fastFirstSlot + index;
         // A detached Buffer (its memory moved away) reads offset 0: never take it here.
-        if (this.#live[slot] === buf && byteLengthOf(buf) !== 0) {
-          this.#live[slot] = undefined;
+        const page = this.#live[slot >>> PAGE_BITS];
+        if (page[slot & PAGE_MASK] === buf && byteLengthOf(buf) !== 0) {
+          page[slot & PAGE_MASK] = undefined;
           this.#free[this.#top++] = slot;
           return;
         }
@@ -229,6 +241,7 @@ export class Pool {
     this.#regions = [];
     this.#slotOfView.clear();
     this.#live = [];
+    this.#numbered = 0;
     this.#free = new Uint32Array(0);
     this.#slots = 0;
     this.#top = 0;
@@ -262,7 +275,7 @@ export class Pool {
     const offset = region.first + (slot - region.firstSlot) * this.stride;
     if (!this.checked) {
       const buf = new ViewBuffer(region.arrayBuffer as ArrayBuffer, offset, this.slotSize);
-      this.#live[slot] = buf;
+      this.#setLive(slot, buf);
       return buf;
     }
     const view = region.retired ? native.status.notAllocated : tryWrap(region.managed, offset, this.slotSize);
@@ -274,7 +287,7 @@ export class Pool {
       this.#retire(region);
       return this.#allocSlow();
     }
-    this.#live[slot] = view;
+    this.#setLive(slot, view);
     this.#slotOfView.set(view, slot);
     return view;
   }
@@ -295,8 +308,8 @@ export class Pool {
     if (region !== undefined) {
       const index = (byteOffsetOf(buf) - region.first) / this.stride;
       const slot = region.firstSlot + index;
-      if (index >>> 0 === index && index < region.count && this.#live[slot] === buf) {
-        this.#live[slot] = undefined;
+      if (index >>> 0 === index && index < region.count && this.#getLive(slot) === buf) {
+        this.#setLive(slot, undefined);
         this.#free[this.#top++] = slot;
         return;
       }
@@ -308,7 +321,7 @@ export class Pool {
     const slot = this.#slotOfView.get(buf as Uint8Array);
     if (slot === undefined) throw this.#notAllocated(buf);
     this.#slotOfView.delete(buf as Uint8Array);
-    this.#live[slot] = undefined;
+    this.#setLive(slot, undefined);
     const detached = native.viewDetach(buf as Uint8Array) === native.status.ok;
     if (!detached || this.#regionOf(slot).retired) {
       // Not detached: the slot's Buffer was detached by someone else, so its
@@ -326,11 +339,11 @@ export class Pool {
     const giveUp = fromCaller ? disown : release;
     const first = padTo(managed.address, this.align);
     const count = Math.floor((managed.size - first - this.slotSize) / this.stride) + 1;
-    if (this.#live.length + count > MAX_POOL_SLOTS) {
+    if (this.#numbered + count > MAX_POOL_SLOTS) {
       giveUp(managed);
       throw new AllocError(
         'ERR_INVALID_PARAM',
-        `a pool holds at most ${MAX_POOL_SLOTS} slots; this one has ${this.#live.length} and the block would add ${count}`,
+        `a pool holds at most ${MAX_POOL_SLOTS} slots; this one has ${this.#numbered} and the block would add ${count}`,
       );
     }
     let view: Buffer | undefined;
@@ -353,7 +366,7 @@ export class Pool {
       throw new AllocError('ERR_NO_MEMORY', `no memory for the free list of ${total} slots`);
     }
     // Slot numbers are never reused: retired slots lower #slots but keep theirs.
-    const firstSlot = this.#live.length;
+    const firstSlot = this.#numbered;
     // New slots go below the free ones, so memory already in use is reused
     // first; among them the lowest index is on top.
     for (let i = 0; i < count; i++) free[i] = firstSlot + count - 1 - i;
@@ -368,7 +381,8 @@ export class Pool {
       retired: false,
     };
     this.#regions.push(added);
-    for (let i = 0; i < count; i++) this.#live.push(undefined);
+    this.#numbered += count;
+    this.#growPages();
     this.#free = free;
     this.#top += count;
     this.#slots = total;
@@ -403,8 +417,8 @@ export class Pool {
       this.#moved.add(region.arrayBuffer as ArrayBuffer);
       const end = region.firstSlot + region.count;
       for (let slot = region.firstSlot; slot < end; slot++) {
-        if (this.#live[slot] === undefined) continue;
-        this.#live[slot] = undefined;
+        if (this.#getLive(slot) === undefined) continue;
+        this.#setLive(slot, undefined);
         this.#free[this.#top++] = slot; // every slot of the region is free now
       }
       release(region.managed);
@@ -438,6 +452,28 @@ export class Pool {
     region.arrayBuffer = view.buffer as ArrayBuffer;
     region.first = first;
     return true;
+  }
+
+  // Pages for every slot number up to #numbered. Holey arrays: a hole reads
+  // undefined, so nothing is filled.
+  #growPages(): void {
+    const last = this.#numbered - 1;
+    for (let p = 0; p <= last >>> PAGE_BITS; p++) {
+      const want = p === last >>> PAGE_BITS ? (last & PAGE_MASK) + 1 : PAGE_SLOTS;
+      const page = this.#live[p];
+      if (page !== undefined && page.length >= want) continue;
+      const grown = new Array<Buffer | undefined>(want);
+      if (page !== undefined) for (let i = 0; i < page.length; i++) grown[i] = page[i];
+      this.#live[p] = grown;
+    }
+  }
+
+  #getLive(slot: number): Buffer | undefined {
+    return this.#live[slot >>> PAGE_BITS][slot & PAGE_MASK];
+  }
+
+  #setLive(slot: number, buf: Buffer | undefined): void {
+    this.#live[slot >>> PAGE_BITS][slot & PAGE_MASK] = buf;
   }
 
   #regionOf(slot: number): Region {
