@@ -160,14 +160,12 @@ export class Arena {
   /** Bytes taken by allocations since the last reset, alignment padding included. */
   get used(): number {
     if (!isArena(this)) throw invalidThis('Arena.used', this);
-    this.#settleMoved();
     return this.#usedElsewhere + this.#offset;
   }
 
   /** Bytes the arena holds: every chunk. Grows with `grow` and addMemory. 0 once destroyed. */
   get capacity(): number {
     if (!isArena(this)) throw invalidThis('Arena.capacity', this);
-    this.#settleMoved();
     return this.#capacity;
   }
 
@@ -177,7 +175,6 @@ export class Arena {
    */
   get available(): number {
     if (!isArena(this)) throw invalidThis('Arena.available', this);
-    this.#settleMoved();
     return this.#capacity - this.#usedElsewhere - this.#offset;
   }
 
@@ -239,9 +236,16 @@ export class Arena {
    * cannot be replaced, leaves the arena.
    */
   #settleMoved(): void {
-    let moved = false;
-    for (const chunk of this.#chunks) if (wasMoved(chunk.arrayBuffer)) moved = true;
-    if (!moved) return;
+    const chunks = this.#chunks;
+    for (let i = 0; i < chunks.length; i++) {
+      if (chunks[i].arrayBuffer.byteLength === 0) {
+        this.#replaceMoved();
+        return;
+      }
+    }
+  }
+
+  #replaceMoved(): void {
     this.#leave();
     const current = this.#current;
     let enter = current;

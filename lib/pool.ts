@@ -193,21 +193,18 @@ export class Pool {
   /** Slots handed out and not yet freed. */
   get used(): number {
     if (!isPool(this)) throw invalidThis('Pool.used', this);
-    this.#settleMoved();
     return this.#slots - this.#top;
   }
 
   /** Slots free to allocate. */
   get available(): number {
     if (!isPool(this)) throw invalidThis('Pool.available', this);
-    this.#settleMoved();
     return this.#top;
   }
 
   /** All slots: used + available. 0 once destroyed. */
   get slots(): number {
     if (!isPool(this)) throw invalidThis('Pool.slots', this);
-    this.#settleMoved();
     return this.#slots;
   }
 
@@ -410,8 +407,10 @@ export class Pool {
    */
   #settleMoved(): void {
     if (this.checked) return;
+    const regions = this.#regions;
     let changed = false;
-    for (const region of this.#regions) {
+    for (let i = 0; i < regions.length; i++) {
+      const region = regions[i];
       if (region.retired || !wasMoved(region.arrayBuffer)) continue;
       changed = true;
       this.#moved.add(region.arrayBuffer as ArrayBuffer);

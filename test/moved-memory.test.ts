@@ -108,7 +108,9 @@ describe.each(MOVES)('an allocation %s', (_how, move) => {
     arena.addMemory(Block.alloc(8192));
     const big = arena.alloc(5000); // only the added chunk has room
     const moved = await move(big);
-    expect([arena.capacity, arena.regions().length]).toEqual([4096, 1]);
+    expect(arena.capacity).toBe(12288); // the getters do not look for moved chunks
+    expect(arena.regions().length).toBe(1); // a method does
+    expect(arena.capacity).toBe(4096);
     const error = caught(() => arena.alloc(5000));
     expect(error.code).toBe('ERR_NO_MEMORY');
     expect(error.message).toBe(
@@ -141,8 +143,9 @@ describe.each(MOVES)('an allocation %s', (_how, move) => {
       const slots = [pool.alloc().fill(1), pool.alloc().fill(2), pool.alloc().fill(3)];
       const moved = await move(slots[1]);
       expect(slots.map((s) => s.length)).toEqual([0, 0, 0]);
+      expect([pool.used, pool.available, pool.slots]).toEqual([3, 1, 4]); // the getters do not look
+      const [fresh] = pool.regions(); // a method does
       expect([pool.used, pool.available, pool.slots]).toEqual([0, 4, 4]);
-      const [fresh] = pool.regions();
       expect(fresh.address).not.toBe(old.address);
       for (const slot of slots) pool.free(slot); // their memory is gone: accepted, nothing changes
       expect([pool.used, pool.available]).toEqual([0, 4]);
@@ -168,7 +171,8 @@ describe.each(MOVES)('an allocation %s', (_how, move) => {
     expect(addressOf(added)).toBe(pool.regions()[1].address);
     const moved = await move(added);
     expect(own.length).toBe(4096); // another region: untouched
-    expect([pool.slots, pool.used, pool.regions().length]).toEqual([1, 1, 1]);
+    expect(pool.regions().length).toBe(1);
+    expect([pool.slots, pool.used]).toEqual([1, 1]);
     const error = caught(() => pool.alloc());
     expect(error.code).toBe('ERR_NO_MEMORY');
     expect(error.message).toBe(`every slot of the pool is taken (1 slots of 4096 bytes; 2 more slots left the pool when their memory was ${MOVED})`);
