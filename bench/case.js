@@ -1,7 +1,8 @@
 'use strict';
 
 // Measures one contender at one size and one touch mode, and prints one JSON line to stdout:
-//   {"case": ..., "size": ..., "touch": ..., "ns": <ns per op>, "ops": ..., "batch": ..., "maxRssKiB": ...}
+//   {"case": ..., "size": ..., "touch": ..., "ns": <ns per op>, "ops": ..., "batch": ..., "maxRssKiB": ...,
+//    "afterGc": {"ns": <ns per op of the first ops after a full gc()>, ...} (sizes up to 4 KiB)}
 // Usage: node --expose-gc case.js <case> <size> <touch> [ops]
 //
 // One op allocates, writes the bytes the touch mode asks for (see TOUCH), reads
@@ -140,6 +141,30 @@ function checkContender(name, size, align, zeroed) {
 
 const turn = () => new Promise(setImmediate);
 
+// The after-GC phase: a service collects garbage all the time, and whatever
+// V8 throws away at a full collection (optimized code that embedded an object
+// the collector freed) is paid again by the operations that follow. So each
+// case also times the first AFTER_GC_OPS operations right after a full gc(),
+// AFTER_GC_ROUNDS times, and reports the median. Sizes up to 4 KiB only: at
+// larger sizes the op itself dwarfs any JIT effect.
+const AFTER_GC_OPS = 20_000;
+const AFTER_GC_ROUNDS = 5;
+const AFTER_GC_MAX_SIZE = 4096;
+
+async function measureAfterGc(op, info) {
+  const perOp = [];
+  let sink = 0;
+  for (let round = 0; round < AFTER_GC_ROUNDS; round++) {
+    await turn();
+    gc();
+    const start = process.hrtime.bigint();
+    sink ^= await runBatches(op, AFTER_GC_OPS, info.batch);
+    perOp.push(Number(process.hrtime.bigint() - start) / AFTER_GC_OPS);
+  }
+  perOp.sort((a, b) => a - b);
+  return { ns: perOp[perOp.length >> 1], ops: AFTER_GC_OPS, rounds: AFTER_GC_ROUNDS, sink };
+}
+
 async function runBatches(op, ops, batch) {
   let sink = 0;
   for (let done = 0; done < ops; done += batch) {
@@ -177,6 +202,8 @@ async function main() {
   const elapsed = process.hrtime.bigint() - start;
   const statsAfter = blockStats();
 
+  const afterGc = info.size <= AFTER_GC_MAX_SIZE ? await measureAfterGc(op, info) : undefined;
+
   const result = {
     case: name,
     size: info.size,
@@ -187,6 +214,7 @@ async function main() {
     maxRssKiB: process.resourceUsage().maxRSS,
     sink,
   };
+  if (afterGc !== undefined) result.afterGc = afterGc;
   if (name.startsWith('block-')) {
     const osCalls = (stats) => Object.values(stats.osAllocations).reduce((a, b) => a + b, 0);
     result.block = {

@@ -188,6 +188,43 @@ const TOUCH_TITLES = {
 const keyOf = (name, size, touch) => `${name}@${size}/${touch}`;
 const sizeLabel = (s) => `${s.label} (@${s.align})`;
 
+// The after-GC tables: each case's first operations right after a full gc()
+// (case.js measureAfterGc), side by side with Node's own allocators, with the
+// same ratios as the steady-state tables and each case's after-GC / steady ratio.
+function printAfterGc({ cases, groups, samples, afterGcSamples }) {
+  const rows = groups.filter((g) => g.touch === 'ends' && cases.some((c) => afterGcSamples.get(keyOf(c.name, g.size.size, g.touch))?.length > 0));
+  if (rows.length === 0) return;
+  const medianAt = (map, name, size) => {
+    const values = map.get(keyOf(name, size, 'ends'));
+    return values === undefined || values.length === 0 ? undefined : median(values);
+  };
+  const selected = (name) => cases.some((c) => c.name === name);
+  const section = (title, columns, ratios) => {
+    const shown = columns.filter((c) => rows.some((g) => medianAt(afterGcSamples, c.name, g.size.size) !== undefined));
+    if (shown.length === 0) return;
+    const ratioColumns = ratios.filter((r) => selected(r.numerator) && selected(r.denominator));
+    const headings = ['size (align)', ...shown.map((c) => c.column), ...ratioColumns.map((r) => r.heading), ...shown.map((c) => `${c.column} gc/steady`)];
+    printTable(
+      headings,
+      rows.map(({ size }) => {
+        const at = (name) => medianAt(afterGcSamples, name, size.size);
+        const steady = (name) => medianAt(samples, name, size.size);
+        return [
+          sizeLabel(size),
+          ...shown.map((c) => (at(c.name) === undefined ? '-' : formatNs(at(c.name)))),
+          ...ratioColumns.map((r) => (at(r.numerator) === undefined || at(r.denominator) === undefined ? '-' : formatRatio(at(r.numerator) / at(r.denominator)))),
+          ...shown.map((c) => (at(c.name) === undefined || steady(c.name) === undefined ? '-' : formatRatio(at(c.name) / steady(c.name)))),
+        ];
+      }),
+    );
+    console.log('');
+  };
+  console.log('After a full GC: median time per op of the first 20,000 ops right after gc() (5 times per run; touch ends).');
+  console.log('gc/steady: that time over the steady-state median above; near 1.00x means nothing was lost at the collection.');
+  section('Block', cases.filter((c) => c.table === undefined), RATIOS);
+  section('Arena and Pool', [...cases.filter((c) => c.table === 'arena-pool'), ...cases.filter((c) => c.name === ARENA_POOL_REFERENCE)], ARENA_POOL_RATIOS);
+}
+
 function main() {
   const options = parseArgs(process.argv.slice(2));
   if (options.osLarge) {
@@ -224,6 +261,7 @@ function main() {
     for (const spec of cases) if (runsAt(spec, g.size.size)) pairs.push({ ...g, spec, key: keyOf(spec.name, g.size.size, g.touch) });
   }
   const samples = new Map(pairs.map((p) => [p.key, []]));
+  const afterGcSamples = new Map(pairs.map((p) => [p.key, []]));
   const rss = new Map(pairs.map((p) => [p.key, []]));
   const blockNotes = new Map();
   const errors = [];
@@ -241,6 +279,7 @@ function main() {
         continue;
       }
       samples.get(key).push(result.ns);
+      if (result.afterGc !== undefined) afterGcSamples.get(key).push(result.afterGc.ns);
       rss.get(key).push(result.maxRssKiB);
       if (result.block !== undefined) blockNotes.set(key, { ...result.block, ops: result.ops });
       process.stderr.write('.');
@@ -304,6 +343,8 @@ function main() {
     table(columns, ARENA_POOL_RATIOS)(arenaPoolRows);
     console.log('');
   }
+
+  printAfterGc({ cases, groups, samples, afterGcSamples });
 
   console.log('Peak RSS of the case process, MiB (median across runs):');
   printTable(

@@ -1,11 +1,10 @@
+import { types } from 'util';
 import { invalidParam } from './errors';
 import { native, SourceName } from './native';
-import { checkAlign, checkSize } from './validate';
+import { checkAlign, checkSize, isPowerOfTwo } from './validate';
 
 function checkBigAlign(name: string, align: bigint): bigint {
-  if (align <= 0n || (align & (align - 1n)) !== 0n) {
-    throw invalidParam(name, 'a power of two', align);
-  }
+  if (!isPowerOfTwo(align)) throw invalidParam(name, 'a power of two', align);
   return align;
 }
 
@@ -18,7 +17,7 @@ function checkNumberValue(value: number): number {
 
 function roundBigint(value: bigint, align: unknown, up: boolean): bigint {
   if (value < 0n) throw invalidParam('value', 'non-negative', value);
-  const a = checkBigAlign('align', typeof align === 'bigint' ? align : BigInt(checkAlign('align', align, Number.MAX_SAFE_INTEGER)));
+  const a = checkBigAlign('align', typeof align === 'bigint' ? align : BigInt(checkAlign('align', align, 2 ** 52)));
   const down = value & ~(a - 1n);
   return up && down !== value ? down + a : down;
 }
@@ -61,11 +60,13 @@ export function alignDown(value: number | bigint, align: number | bigint): numbe
  * first, so the address stays valid while the array lives.
  */
 export function addressOf(view: ArrayBuffer | SharedArrayBuffer | ArrayBufferView): bigint {
+  // Only the real thing: these checks read internal slots, never properties
+  // (Symbol.toStringTag, length) an impostor or a Proxy could answer.
+  let target: unknown;
+  if (ArrayBuffer.isView(view) || types.isArrayBuffer(view)) target = view;
   // Node-API has no SharedArrayBuffer accessor in Node 20; a view over one has.
-  const target = Object.prototype.toString.call(view) === '[object SharedArrayBuffer]'
-    ? new Uint8Array(view as SharedArrayBuffer)
-    : view;
-  const address = native.addressOf(target);
+  else if (types.isSharedArrayBuffer(view)) target = new Uint8Array(view);
+  const address = target === undefined ? undefined : native.addressOf(target);
   if (address === undefined) {
     throw invalidParam('view', 'an ArrayBuffer, a SharedArrayBuffer or an ArrayBufferView', view);
   }
@@ -104,5 +105,5 @@ export function blockSource(size: number = native.pageSize, align?: number): Sou
 
 /** A power-of-two size is aligned to itself; any other size to the page size. */
 export function defaultAlign(size: number): number {
-  return Number.isInteger(Math.log2(size)) ? size : native.pageSize;
+  return isPowerOfTwo(size) ? size : native.pageSize;
 }

@@ -1,13 +1,17 @@
 import { Block, disposeSymbol } from './block';
-import { AllocError, invalidParam } from './errors';
+import { AllocError, invalidParam, invalidThis, readOptions } from './errors';
 import { native } from './native';
-import { adopt, disown, ManagedBlock, MemoryRegion, own, regionOf, release, tryWrap, wrapError } from './region';
-import { checkAlign, checkSize, MAX_SIZE } from './validate';
+import {
+  adopt, disown, ManagedBlock, MemoryRegion, MOVED_CAUSE, own, regionOf, release, tryWrap, wasMoved, wrapError,
+} from './region';
+import { checkAlign, checkBoolean, checkSize, MAX_SIZE } from './validate';
 import { viewBuffer } from './view-buffer';
 
 // Module constants rather than imports: the fast path reads them on every call.
 const ViewBuffer = viewBuffer;
 const MAX = MAX_SIZE;
+const OPTION_KEYS = ['capacity', 'align', 'grow'] as const;
+const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
 export interface ArenaOptions {
   /** Bytes of the first chunk, from 1 to MAX_SIZE. Without `grow`, all the arena will ever hold (plus addMemory). */
@@ -35,6 +39,9 @@ interface Chunk extends ManagedBlock {
 // The chunk a destroyed or chunkless arena points at: nothing fits in it.
 const NO_CHUNK_BUFFER = new ArrayBuffer(0);
 
+// Whether value is a real Arena (a private-field brand check: no getter or Proxy trap runs).
+let isArena: (value: unknown) => value is Arena;
+
 /**
  * A bump allocator over page-aligned Blocks: `alloc` hands out Buffers that
  * are views of a chunk's memory, computed in JavaScript without a native call;
@@ -44,6 +51,10 @@ const NO_CHUNK_BUFFER = new ArrayBuffer(0);
  * reuse memory that earlier allocations wrote.
  */
 export class Arena {
+  static {
+    isArena = (value: unknown): value is Arena => typeof value === 'object' && value !== null && #offset in value;
+  }
+
   /** The alignment of the chunks the arena allocates. */
   readonly align: number;
   /** Whether a full arena allocates another chunk. */
@@ -62,16 +73,15 @@ export class Arena {
   // Sums kept so that used, capacity and available cost O(1).
   #capacity = 0;
   #usedElsewhere = 0; // bytes bumped in every chunk but the current one
+  // Bytes of chunks dropped because their memory moved away, for error messages.
+  #lost = 0;
 
   constructor(options: ArenaOptions) {
-    if (typeof options !== 'object' || options === null) throw invalidParam('options', 'an object', options);
-    const capacity = checkSize('options.capacity', options.capacity);
+    const read = readOptions('options', options, OPTION_KEYS, true);
+    const capacity = checkSize('options.capacity', read.capacity);
     const page = native.pageSize;
-    this.align = options.align === undefined ? page : Math.max(page, checkAlign('options.align', options.align));
-    if (options.grow !== undefined && typeof options.grow !== 'boolean') {
-      throw invalidParam('options.grow', 'a boolean', options.grow);
-    }
-    this.grow = options.grow ?? false;
+    this.align = read.align === undefined ? page : Math.max(page, checkAlign('options.align', read.align));
+    this.grow = checkBoolean('options.grow', read.grow) ?? false;
     this.#nextChunk = Math.min(MAX_SIZE, capacity * 2);
     this.#addChunk(own(Block.alloc(capacity, { align: this.align, zero: false })), false);
     this.#enter(this.#chunks[0]);
@@ -83,6 +93,7 @@ export class Arena {
    * the arena does not grow.
    */
   alloc(size: number, align: number = 16): Buffer {
+    if (!isArena(this)) throw invalidThis('Arena.alloc', this);
     if (typeof size !== 'number' || !(size >= 1 && size <= MAX) || size % 1 !== 0) {
       throw invalidParam('size', `an integer from 1 to ${MAX}`, size);
     }
@@ -93,8 +104,15 @@ export class Arena {
     const start = this.#offset + (-(this.#low + this.#offset) & (align - 1));
     const end = start + size;
     if (end > this.#limit) return this.#allocSlow(size, align);
+    let buf: Buffer;
+    try {
+      buf = new ViewBuffer(this.#arrayBuffer, start, size);
+    } catch {
+      // The chunk's ArrayBuffer was detached: its memory moved away.
+      return this.#allocSlow(size, align);
+    }
     this.#offset = end;
-    return new ViewBuffer(this.#arrayBuffer, start, size);
+    return buf;
   }
 
   /**
@@ -102,7 +120,9 @@ export class Arena {
    * and the memory (every chunk) is reused.
    */
   reset(): void {
+    if (!isArena(this)) throw invalidThis('Arena.reset', this);
     this.#checkAlive('reset');
+    this.#settleMoved();
     this.#leave();
     let failure: AllocError | undefined;
     for (const chunk of this.#chunks.slice()) {
@@ -131,17 +151,21 @@ export class Arena {
    * destroy. Do not free or use the block yourself.
    */
   addMemory(block: Block): void {
+    if (!isArena(this)) throw invalidThis('Arena.addMemory', this);
     this.#checkAlive('add memory to');
+    this.#settleMoved();
     this.#addChunk(adopt('this arena', block, this.#chunks), true);
   }
 
   /** Bytes taken by allocations since the last reset, alignment padding included. */
   get used(): number {
+    if (!isArena(this)) throw invalidThis('Arena.used', this);
     return this.#usedElsewhere + this.#offset;
   }
 
   /** Bytes the arena holds: every chunk. Grows with `grow` and addMemory. 0 once destroyed. */
   get capacity(): number {
+    if (!isArena(this)) throw invalidThis('Arena.capacity', this);
     return this.#capacity;
   }
 
@@ -150,15 +174,20 @@ export class Arena {
    * two chunks, so the largest one that fits can be smaller.
    */
   get available(): number {
+    if (!isArena(this)) throw invalidThis('Arena.available', this);
     return this.#capacity - this.#usedElsewhere - this.#offset;
   }
 
   get destroyed(): boolean {
+    if (!isArena(this)) throw invalidThis('Arena.destroyed', this);
     return this.#destroyed;
   }
 
-  /** The address range of every chunk, in the order they are used. */
+  /** The address range of every chunk, in the order they are used. Throws ERR_NOT_ALLOCATED once destroyed. */
   regions(): MemoryRegion[] {
+    if (!isArena(this)) throw invalidThis('Arena.regions', this);
+    this.#checkAlive('list the regions of');
+    this.#settleMoved();
     return this.#chunks.map(regionOf);
   }
 
@@ -167,6 +196,7 @@ export class Arena {
    * Throws ERR_NOT_ALLOCATED when already destroyed.
    */
   destroy(): void {
+    if (!isArena(this)) throw invalidThis('Arena.destroy', this);
     this.#checkAlive('destroy');
     this.#destroyed = true;
     for (const chunk of this.#chunks) {
@@ -180,11 +210,82 @@ export class Arena {
 
   /** For `using`: destroys unless already destroyed. */
   [disposeSymbol](): void {
+    if (!isArena(this)) throw invalidThis('Arena[Symbol.dispose]', this);
     if (!this.#destroyed) this.destroy();
+  }
+
+  /** util.inspect: the arena's shape and state. */
+  [inspectSymbol](): string {
+    if (!isArena(this)) return 'Arena <not an Arena>';
+    if (this.#destroyed) return `Arena { align: ${this.align}, grow: ${this.grow}, destroyed }`;
+    this.#settleMoved();
+    return (
+      `Arena { align: ${this.align}, grow: ${this.grow}, capacity: ${this.#capacity}, ` +
+      `used: ${this.#usedElsewhere + this.#offset}, chunks: ${this.#chunks.length} }`
+    );
+  }
+
+  /**
+   * Finds chunks whose ArrayBuffer someone else detached: a web byte stream,
+   * transfer() or a BYOB read took one allocation's ArrayBuffer, which is the
+   * whole chunk's, so every other allocation from that chunk now reads length 0.
+   * That memory belongs to the ArrayBuffer that took it until that one is
+   * collected: the arena frees the chunk's Block (the memory stays until then)
+   * and never hands it out again. A chunk the arena allocated itself is
+   * replaced by a new Block of the same size; one from addMemory, or one that
+   * cannot be replaced, leaves the arena.
+   */
+  #settleMoved(): void {
+    const chunks = this.#chunks;
+    for (let i = 0; i < chunks.length; i++) {
+      if (chunks[i].arrayBuffer.byteLength === 0) {
+        this.#replaceMoved();
+        return;
+      }
+    }
+  }
+
+  #replaceMoved(): void {
+    this.#leave();
+    const current = this.#current;
+    let enter = current;
+    for (const chunk of this.#chunks.slice()) {
+      if (!wasMoved(chunk.arrayBuffer)) continue;
+      release(chunk);
+      const index = this.#chunks.indexOf(chunk);
+      const replacement = chunk.fromCaller ? undefined : this.#replacement(chunk);
+      if (replacement !== undefined) {
+        this.#chunks[index] = replacement;
+        if (chunk === current) enter = replacement;
+      } else {
+        this.#chunks.splice(index, 1);
+        this.#capacity -= chunk.size;
+        this.#lost += chunk.size;
+        if (chunk === current) enter = this.#chunks[0];
+      }
+    }
+    this.#enter(enter);
+  }
+
+  // A new chunk of the same size and alignment, or undefined when there is no memory for one.
+  #replacement(chunk: Chunk): Chunk | undefined {
+    let region: ManagedBlock;
+    try {
+      region = own(Block.alloc(chunk.size, { align: chunk.block.align, zero: false }));
+    } catch {
+      return undefined;
+    }
+    const view = tryWrap(region, 0, region.size);
+    if (typeof view === 'number') {
+      release(region);
+      return undefined;
+    }
+    return { ...region, arrayBuffer: view.buffer as ArrayBuffer, view, low: region.address % SMALL_ALIGN, offset: 0 };
   }
 
   #allocSlow(size: number, align: number): Buffer {
     this.#checkAlive('allocate from');
+    this.#settleMoved();
     this.#leave();
     for (const chunk of this.#chunks) {
       const start = chunk.offset + padding(chunk, chunk.offset, align);
@@ -195,9 +296,10 @@ export class Arena {
       }
     }
     if (!this.grow) {
+      const lost = this.#lost === 0 ? '' : `; ${this.#lost} more bytes left the arena when their memory was ${MOVED_CAUSE}`;
       throw new AllocError(
         'ERR_NO_MEMORY',
-        `arena has no room for ${size} bytes aligned to ${align} (capacity ${this.capacity}, used ${this.used})`,
+        `arena has no room for ${size} bytes aligned to ${align} (capacity ${this.#capacity}, used ${this.#usedElsewhere + this.#offset}${lost})`,
       );
     }
     // A chunk aligned to at least `align`, so the allocation starts it. One

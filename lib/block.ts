@@ -1,7 +1,7 @@
-import { AllocError, invalidParam } from './errors';
+import { AllocError, invalidParam, invalidThis, readOptions } from './errors';
 import { defaultAlign } from './align';
 import { native, SourceName } from './native';
-import { checkAlign, checkSize } from './validate';
+import { checkAlign, checkBoolean, checkSize } from './validate';
 
 export interface BlockOptions {
   /** A power of two. Default: the size itself when it is a power of two, else the page size. */
@@ -11,12 +11,22 @@ export interface BlockOptions {
 }
 
 const constructing = Symbol('Block.alloc');
+const OPTION_KEYS = ['align', 'zero'] as const;
+const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
 // Node 20 defines Symbol.dispose as Symbol.for('nodejs.dispose') in its main
 // realm only; a vm context (jest's test environment) has no Symbol.dispose.
 export const disposeSymbol: typeof Symbol.dispose =
   Symbol.dispose ?? (Symbol.for('nodejs.dispose') as typeof Symbol.dispose);
 const { status, allocAddress } = native;
+
+// Whether value is a real Block (a private-field brand check: no getter or Proxy trap runs).
+let isBlockValue: (value: unknown) => value is Block;
+
+/** Whether value is a Block made by Block.alloc (not a Proxy, not an object posing as one). */
+export function isBlock(value: unknown): value is Block {
+  return isBlockValue(value);
+}
 
 /**
  * One block of memory from the operating system's allocator, aligned as asked
@@ -27,6 +37,10 @@ const { status, allocAddress } = native;
  * garbage collection, which Node runs only when the event loop turns.
  */
 export class Block {
+  static {
+    isBlockValue = (value: unknown): value is Block => typeof value === 'object' && value !== null && #buffer in value;
+  }
+
   /** Bytes in the block. */
   readonly size: number;
   /** The alignment the block's address is guaranteed to have. */
@@ -38,8 +52,8 @@ export class Block {
   // when its Buffer was detached by someone else (its memory moved).
   #at: number;
 
-  /** @internal Use Block.alloc. */
-  constructor(token: symbol, buffer: Buffer, size: number, align: number, at: number = 0) {
+  /** Use Block.alloc. */
+  private constructor(token: symbol, buffer: Buffer, size: number, align: number, at: number = 0) {
     if (token !== constructing) {
       throw new AllocError('ERR_INVALID_PARAM', 'Block has no public constructor; use Block.alloc(size, options)');
     }
@@ -55,20 +69,9 @@ export class Block {
    */
   static alloc(size: number, options?: BlockOptions): Block {
     checkSize('size', size);
-    let align: number;
-    let zero = true;
-    if (options === undefined) {
-      align = defaultAlign(size);
-    } else {
-      if (typeof options !== 'object' || options === null) {
-        throw invalidParam('options', 'an object', options);
-      }
-      align = options.align === undefined ? defaultAlign(size) : checkAlign('options.align', options.align);
-      if (options.zero !== undefined) {
-        if (typeof options.zero !== 'boolean') throw invalidParam('options.zero', 'a boolean', options.zero);
-        zero = options.zero;
-      }
-    }
+    const read = readOptions('options', options, OPTION_KEYS, false);
+    const align = read.align === undefined ? defaultAlign(size) : checkAlign('options.align', read.align);
+    const zero = checkBoolean('options.zero', read.zero) ?? true;
     const result = native.blockAlloc(size, align, zero);
     if (typeof result === 'number') throw allocFailure(result, size, align);
     return new Block(constructing, result, size, align, allocAddress[0]);
@@ -76,15 +79,18 @@ export class Block {
 
   /** The memory itself, zero-copy. After free(): a detached Buffer of length 0. */
   get buffer(): Buffer {
+    if (!isBlockValue(this)) throw invalidThis('Block.buffer', this);
     return this.#buffer;
   }
 
   get freed(): boolean {
+    if (!isBlockValue(this)) throw invalidThis('Block.freed', this);
     return this.#freed;
   }
 
   /** The address of the first byte. Throws ERR_NOT_ALLOCATED once the block is freed. */
   get address(): bigint {
+    if (!isBlockValue(this)) throw invalidThis('Block.address', this);
     if (this.#freed) throw this.#notAllocated('read the address of');
     if (this.#address === undefined) this.#address = native.addressOf(this.#buffer) as bigint;
     return this.#address;
@@ -92,6 +98,7 @@ export class Block {
 
   /** The system call that served this block ('posix_memalign', 'mmap', '_aligned_malloc', 'VirtualAlloc'). */
   get source(): SourceName {
+    if (!isBlockValue(this)) throw invalidThis('Block.source', this);
     return native.sourceFor(this.size, this.align);
   }
 
@@ -105,6 +112,7 @@ export class Block {
    * ERR_NOT_ALLOCATED when already freed.
    */
   free(): void {
+    if (!isBlockValue(this)) throw invalidThis('Block.free', this);
     if (this.#freed) throw this.#notAllocated('free');
     const result = native.blockFree(this.#buffer, this.#at);
     if (result !== status.ok) throw this.#notAllocated('free');
@@ -113,7 +121,15 @@ export class Block {
 
   /** For `using`: frees unless already freed. */
   [disposeSymbol](): void {
+    if (!isBlockValue(this)) throw invalidThis('Block[Symbol.dispose]', this);
     if (!this.#freed) this.free();
+  }
+
+  /** util.inspect: size, align, and whether the block is live or freed. */
+  [inspectSymbol](): string {
+    if (!isBlockValue(this)) return 'Block <not a Block>';
+    const state = this.#freed ? 'freed' : `live at 0x${this.address.toString(16)}`;
+    return `Block { size: ${this.size}, align: ${this.align}, ${state} }`;
   }
 
   #notAllocated(action: string): AllocError {

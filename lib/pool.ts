@@ -1,13 +1,31 @@
 import { Block, disposeSymbol } from './block';
-import { AllocError, invalidParam } from './errors';
+import { AllocError, describe, invalidParam, invalidThis, readOptions } from './errors';
 import { native } from './native';
-import { adopt, disown, hex, ManagedBlock, MemoryRegion, own, regionOf, release, tryWrap, wrapError } from './region';
-import { checkAlign, checkSize, MAX_SIZE } from './validate';
-import { slotBuffer, slotOf } from './view-buffer';
+import {
+  adopt, disown, hex, ManagedBlock, MemoryRegion, MOVED_CAUSE, own, regionOf, release, tryWrap, wasMoved, wrapError,
+} from './region';
+import { checkAlign, checkBoolean, checkSize, MAX_SIZE } from './validate';
+import { arrayBufferOf, byteLengthOf, byteOffsetOf, isUint8Array, viewBuffer } from './view-buffer';
 
 // Module constants rather than imports: the fast paths read them on every call.
-const SlotBuffer = slotBuffer;
-const slotIndex = slotOf;
+const ViewBuffer = viewBuffer;
+
+/**
+ * The most slots a pool can hold, addMemory included: 2^24. Its bookkeeping
+ * keeps one entry per slot in a JavaScript array (fast mode) or a Map (checked
+ * mode), and 2^24 is the most entries a V8 Map can hold.
+ */
+export const MAX_POOL_SLOTS = 2 ** 24;
+const OPTION_KEYS = ['slotSize', 'slots', 'align', 'checked'] as const;
+// #live is kept in pages of up to 2^16 entries: one array of 2^24 entries has
+// to be grown in one piece and copied by the collector (seconds, measured in
+// docs/design.md); full pages (512 KiB) go straight to V8's large-object space.
+// The last page holds only the slots there are, so a small pool stays small.
+// Pages cost one more load per alloc and free.
+const PAGE_BITS = 16;
+const PAGE_SLOTS = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE_SLOTS - 1;
+const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
 export interface PoolOptions {
   /** Bytes in each slot, from 1 to MAX_SIZE. */
@@ -24,18 +42,26 @@ export interface PoolOptions {
   checked?: boolean;
 }
 
-interface Region extends ManagedBlock {
+interface Region {
+  /** The Block the slots lie in; replaced when a fast region's memory moved away. */
+  managed: ManagedBlock;
   /** Fast mode: a view over the whole block, whose ArrayBuffer every slot Buffer shares. */
-  readonly view: Buffer | undefined;
-  readonly arrayBuffer: ArrayBuffer | undefined;
+  view: Buffer | undefined;
+  arrayBuffer: ArrayBuffer | undefined;
   /** Byte offset of the first slot in the block: the padding up to `align`. */
-  readonly first: number;
+  first: number;
   /** Index of the region's first slot among all the pool's slots. */
   readonly firstSlot: number;
   readonly count: number;
-  /** Checked mode: its Block was freed by the caller of addMemory, so its slots cannot be wrapped any more. */
+  /**
+   * Its slots left the pool: checked mode, its Block was freed by the caller of
+   * addMemory; fast mode, its memory moved to another ArrayBuffer and could not be replaced.
+   */
   retired: boolean;
 }
+
+// Whether value is a real Pool (a private-field brand check: no getter or Proxy trap runs).
+let isPool: (value: unknown) => value is Pool;
 
 /**
  * Fixed-size slots with O(1) alloc and free, over one Block and any added with
@@ -48,6 +74,10 @@ interface Region extends ManagedBlock {
  * free(), so stale use reads length 0.
  */
 export class Pool {
+  static {
+    isPool = (value: unknown): value is Pool => typeof value === 'object' && value !== null && #top in value;
+  }
+
   readonly slotSize: number;
   readonly align: number;
   readonly checked: boolean;
@@ -60,42 +90,56 @@ export class Pool {
   // Free slot indices, a stack: #free[0 .. #top) are free.
   #free: Uint32Array = new Uint32Array(0);
   #top = 0;
-  // The Buffer each slot is allocated to, undefined when free. free(buf)
-  // accepts exactly this object: not a copy, not part of it, not an earlier
-  // Buffer of the same slot.
-  #live: (Buffer | undefined)[] = [];
+  // The Buffer each slot is allocated to, undefined when free, in pages: slot s
+  // is #live[s >> PAGE_BITS][s & PAGE_MASK]. free(buf) accepts exactly this
+  // object: not a copy, not part of it, not an earlier Buffer of the same slot.
+  // One entry per slot number; numbers are never reused.
+  #live: (Buffer | undefined)[][] = [];
+  // Slot numbers given out so far, retired ones included: the next region's first.
+  #numbered = 0;
   // Checked mode: the slot of each live Buffer (they are native Buffers and carry no index).
   #slotOfView = new Map<Uint8Array, number>();
-  // The first region, where a single-region pool finds every slot.
-  #first: Region | undefined;
+  // Fast mode: the region alloc and free handle inline (the first one not
+  // retired), copied into fields so the fast paths read only the pool. A
+  // #fastCount of 0 sends every slot to the slow path.
+  #fastArrayBuffer: ArrayBuffer = new ArrayBuffer(0);
+  #fastFirst = 0;
+  #fastFirstSlot = 0;
+  #fastCount = 0;
+  // ArrayBuffers of regions whose memory moved away: free() of their Buffers does nothing.
+  #moved = new WeakSet<ArrayBuffer>();
+  // Slots that left the pool because their memory moved away, for error messages.
+  #lost = 0;
 
   constructor(options: PoolOptions) {
-    if (typeof options !== 'object' || options === null) throw invalidParam('options', 'an object', options);
-    this.slotSize = checkSize('options.slotSize', options.slotSize);
-    this.align = options.align === undefined ? 16 : checkAlign('options.align', options.align);
-    if (options.checked !== undefined && typeof options.checked !== 'boolean') {
-      throw invalidParam('options.checked', 'a boolean', options.checked);
-    }
-    this.checked = options.checked ?? false;
+    const read = readOptions('options', options, OPTION_KEYS, true);
+    this.slotSize = checkSize('options.slotSize', read.slotSize);
+    this.align = read.align === undefined ? 16 : checkAlign('options.align', read.align);
+    this.checked = checkBoolean('options.checked', read.checked) ?? false;
     this.stride = Math.ceil(this.slotSize / this.align) * this.align;
-    const slots = checkSize('options.slots', options.slots, Math.floor((MAX_SIZE - this.slotSize) / this.stride) + 1);
+    const limit = Math.min(MAX_POOL_SLOTS, Math.floor((MAX_SIZE - this.slotSize) / this.stride) + 1);
+    const slots = checkSize('options.slots', read.slots, limit);
     const size = (slots - 1) * this.stride + this.slotSize;
     this.#addRegion(own(Block.alloc(size, { align: Math.max(native.pageSize, this.align), zero: false })), false);
   }
 
   /** A Buffer of slotSize bytes aligned to `align`. ERR_NO_MEMORY when every slot is taken. */
   alloc(): Buffer {
-    if (this.#top === 0) throw this.#full();
-    const slot = this.#free[--this.#top];
-    let region = this.#first as Region;
-    if (slot - region.firstSlot >= region.count) region = this.#regionOf(slot);
-    const offset = region.first + (slot - region.firstSlot) * this.stride;
-    if (!this.checked) {
-      const buf = new SlotBuffer(region.arrayBuffer as ArrayBuffer, offset, this.slotSize, slot);
-      this.#live[slot] = buf;
-      return buf;
+    if (!isPool(this)) throw invalidThis('Pool.alloc', this);
+    if (this.#top === 0) return this.#allocSlow();
+    const slot = this.#free[this.#top - 1];
+    const index = slot - this.#fastFirstSlot;
+    if (index >>> 0 >= this.#fastCount) return this.#allocSlow();
+    let buf: Buffer;
+    try {
+      buf = new ViewBuffer(this.#fastArrayBuffer, this.#fastFirst + index * this.stride, this.slotSize);
+    } catch {
+      // The region's ArrayBuffer was detached: its memory moved away.
+      return this.#allocSlow();
     }
-    return this.#allocChecked(region, slot, offset);
+    this.#top--;
+    this.#live[slot >>> PAGE_BITS][slot & PAGE_MASK] = buf;
+    return buf;
   }
 
   /**
@@ -104,11 +148,21 @@ export class Pool {
    * ERR_INVALID_PARAM for anything that is not one.
    */
   free(buf: Uint8Array): void {
-    const slot = slotIndex(buf);
-    if (slot >= 0 && this.#live[slot] === buf) {
-      this.#live[slot] = undefined;
-      this.#free[this.#top++] = slot;
-      return;
+    if (!isPool(this)) throw invalidThis('Pool.free', this);
+    // The slot follows from the offset; the identity check against #live makes
+    // it safe: only the very Buffer alloc() returned for that slot passes.
+    if (isUint8Array(buf)) {
+      const index = (byteOffsetOf(buf) - this.#fastFirst) / this.stride;
+      if (index >>> 0 === index && index < this.#fastCount) {
+        const slot = this.#fastFirstSlot + index;
+        // A detached Buffer (its memory moved away) reads offset 0: never take it here.
+        const page = this.#live[slot >>> PAGE_BITS];
+        if (page[slot & PAGE_MASK] === buf && byteLengthOf(buf) !== 0) {
+          page[slot & PAGE_MASK] = undefined;
+          this.#free[this.#top++] = slot;
+          return;
+        }
+      }
     }
     this.#freeSlow(buf);
   }
@@ -119,10 +173,13 @@ export class Pool {
    * free or use it yourself.
    */
   addMemory(block: Block): void {
+    if (!isPool(this)) throw invalidThis('Pool.addMemory', this);
     this.#checkAlive('add memory to');
+    this.#settleMoved();
     // A block its caller freed no longer counts: its memory is either still held
     // by this pool's views, so no new block can lie there, or already returned.
-    const region = adopt('this pool', block, this.#regions.filter((r) => !r.block.freed));
+    const held = this.#regions.filter((r) => !r.retired && !r.managed.block.freed).map((r) => r.managed);
+    const region = adopt('this pool', block, held);
     if (padTo(region.address, this.align) + this.slotSize > region.size) {
       disown(region);
       throw new AllocError(
@@ -135,26 +192,33 @@ export class Pool {
 
   /** Slots handed out and not yet freed. */
   get used(): number {
+    if (!isPool(this)) throw invalidThis('Pool.used', this);
     return this.#slots - this.#top;
   }
 
   /** Slots free to allocate. */
   get available(): number {
+    if (!isPool(this)) throw invalidThis('Pool.available', this);
     return this.#top;
   }
 
   /** All slots: used + available. 0 once destroyed. */
   get slots(): number {
+    if (!isPool(this)) throw invalidThis('Pool.slots', this);
     return this.#slots;
   }
 
   get destroyed(): boolean {
+    if (!isPool(this)) throw invalidThis('Pool.destroyed', this);
     return this.#destroyed;
   }
 
-  /** The address range of every block the pool cuts slots from. */
+  /** The address range of every block the pool cuts slots from. Throws ERR_NOT_ALLOCATED once destroyed. */
   regions(): MemoryRegion[] {
-    return this.#regions.map(regionOf);
+    if (!isPool(this)) throw invalidThis('Pool.regions', this);
+    this.#checkAlive('list the regions of');
+    this.#settleMoved();
+    return this.#regions.filter((r) => !r.retired).map((r) => regionOf(r.managed));
   }
 
   /**
@@ -162,48 +226,105 @@ export class Pool {
    * Throws ERR_NOT_ALLOCATED when already destroyed.
    */
   destroy(): void {
+    if (!isPool(this)) throw invalidThis('Pool.destroy', this);
     this.#checkAlive('destroy');
     this.#destroyed = true;
     for (const view of this.#slotOfView.keys()) native.viewDetach(view);
     for (const region of this.#regions) {
+      if (region.retired) continue;
       if (region.view !== undefined) native.viewDetach(region.view);
-      release(region);
+      release(region.managed);
     }
     this.#regions = [];
-    this.#first = undefined;
     this.#slotOfView.clear();
     this.#live = [];
+    this.#numbered = 0;
     this.#free = new Uint32Array(0);
     this.#slots = 0;
     this.#top = 0;
+    this.#enterFast();
   }
 
   /** For `using`: destroys unless already destroyed. */
   [disposeSymbol](): void {
+    if (!isPool(this)) throw invalidThis('Pool[Symbol.dispose]', this);
     if (!this.#destroyed) this.destroy();
   }
 
-  #allocChecked(region: Region, slot: number, offset: number): Buffer {
-    const view = region.retired ? native.status.notAllocated : tryWrap(region, offset, this.slotSize);
+  /** util.inspect: the pool's shape and state. */
+  [inspectSymbol](): string {
+    if (!isPool(this)) return 'Pool <not a Pool>';
+    if (this.#destroyed) return `Pool { slotSize: ${this.slotSize}, align: ${this.align}, checked: ${this.checked}, destroyed }`;
+    this.#settleMoved();
+    return (
+      `Pool { slotSize: ${this.slotSize}, align: ${this.align}, checked: ${this.checked}, ` +
+      `used: ${this.#slots - this.#top}, available: ${this.#top}, regions: ${this.#regions.filter((r) => !r.retired).length} }`
+    );
+  }
+
+  // Every alloc the inline path does not serve: a full or destroyed pool,
+  // checked mode, a slot in another region, a region whose memory moved away.
+  #allocSlow(): Buffer {
+    this.#settleMoved();
+    if (this.#top === 0) throw this.#full();
+    const slot = this.#free[--this.#top];
+    const region = this.#regionOf(slot);
+    const offset = region.first + (slot - region.firstSlot) * this.stride;
+    if (!this.checked) {
+      const buf = new ViewBuffer(region.arrayBuffer as ArrayBuffer, offset, this.slotSize);
+      this.#setLive(slot, buf);
+      return buf;
+    }
+    const view = region.retired ? native.status.notAllocated : tryWrap(region.managed, offset, this.slotSize);
     if (typeof view === 'number') {
       this.#top++;
-      if (view !== native.status.notAllocated || !region.block.freed) throw wrapError('Pool.alloc', view, offset, this.slotSize);
+      if (view !== native.status.notAllocated || !region.managed.block.freed) {
+        throw wrapError('Pool.alloc', view, offset, this.slotSize);
+      }
       this.#retire(region);
-      return this.alloc();
+      return this.#allocSlow();
     }
-    this.#live[slot] = view;
+    this.#setLive(slot, view);
     this.#slotOfView.set(view, slot);
     return view;
   }
 
   #freeSlow(buf: Uint8Array): void {
     if (!ArrayBuffer.isView(buf)) throw invalidParam('buf', 'a Buffer from this pool', buf);
-    const slot = this.#slotOfView.get(buf);
+    if (this.#destroyed) throw new AllocError('ERR_NOT_ALLOCATED', 'cannot free into a pool that is destroyed');
+    this.#settleMoved();
+    if (this.checked) {
+      this.#freeChecked(buf);
+      return;
+    }
+    if (!isUint8Array(buf)) throw this.#notAllocated(buf);
+    const arrayBuffer = arrayBufferOf(buf);
+    // Its region's memory moved away: the slot already left the pool (or came back with new memory).
+    if (this.#moved.has(arrayBuffer as ArrayBuffer)) return;
+    const region = this.#regions.find((r) => r.arrayBuffer === arrayBuffer && !r.retired);
+    if (region !== undefined) {
+      const index = (byteOffsetOf(buf) - region.first) / this.stride;
+      const slot = region.firstSlot + index;
+      if (index >>> 0 === index && index < region.count && this.#getLive(slot) === buf) {
+        this.#setLive(slot, undefined);
+        this.#free[this.#top++] = slot;
+        return;
+      }
+    }
+    throw this.#notAllocated(buf);
+  }
+
+  #freeChecked(buf: ArrayBufferView): void {
+    const slot = this.#slotOfView.get(buf as Uint8Array);
     if (slot === undefined) throw this.#notAllocated(buf);
-    this.#slotOfView.delete(buf);
-    this.#live[slot] = undefined;
-    native.viewDetach(buf);
-    if (this.#regionOf(slot).retired) {
+    this.#slotOfView.delete(buf as Uint8Array);
+    this.#setLive(slot, undefined);
+    const detached = native.viewDetach(buf as Uint8Array) === native.status.ok;
+    if (!detached || this.#regionOf(slot).retired) {
+      // Not detached: the slot's Buffer was detached by someone else, so its
+      // memory moved to another ArrayBuffer, which owns it until collected. The
+      // slot leaves the pool rather than hand that memory out again.
+      if (!detached) this.#lost++;
       this.#slots--;
     } else {
       this.#free[this.#top++] = slot;
@@ -211,36 +332,44 @@ export class Pool {
   }
 
   // fromCaller: the Block came from addMemory, so on failure it goes back to its caller.
-  #addRegion(region: ManagedBlock, fromCaller: boolean): void {
+  #addRegion(managed: ManagedBlock, fromCaller: boolean): void {
     const giveUp = fromCaller ? disown : release;
-    const first = padTo(region.address, this.align);
-    const count = Math.floor((region.size - first - this.slotSize) / this.stride) + 1;
+    const first = padTo(managed.address, this.align);
+    const count = Math.floor((managed.size - first - this.slotSize) / this.stride) + 1;
+    if (this.#numbered + count > MAX_POOL_SLOTS) {
+      giveUp(managed);
+      throw new AllocError(
+        'ERR_INVALID_PARAM',
+        `a pool holds at most ${MAX_POOL_SLOTS} slots; this one has ${this.#numbered} and the block would add ${count}`,
+      );
+    }
     let view: Buffer | undefined;
     if (!this.checked) {
-      const wrapped = tryWrap(region, 0, region.size);
+      const wrapped = tryWrap(managed, 0, managed.size);
       if (typeof wrapped === 'number') {
-        giveUp(region);
-        throw wrapError('Pool', wrapped, 0, region.size);
+        giveUp(managed);
+        throw wrapError('Pool', wrapped, 0, managed.size);
       }
       view = wrapped;
     }
+    // Room for every slot: the live ones come back with free().
     const total = this.#slots + count;
     let free: Uint32Array;
     try {
       free = new Uint32Array(total);
     } catch {
       if (view !== undefined) native.viewDetach(view);
-      giveUp(region);
+      giveUp(managed);
       throw new AllocError('ERR_NO_MEMORY', `no memory for the free list of ${total} slots`);
     }
     // Slot numbers are never reused: retired slots lower #slots but keep theirs.
-    const firstSlot = this.#live.length;
+    const firstSlot = this.#numbered;
     // New slots go below the free ones, so memory already in use is reused
     // first; among them the lowest index is on top.
     for (let i = 0; i < count; i++) free[i] = firstSlot + count - 1 - i;
     free.set(this.#free.subarray(0, this.#top), count);
     const added: Region = {
-      ...region,
+      managed,
       view,
       arrayBuffer: view?.buffer as ArrayBuffer | undefined,
       first,
@@ -249,11 +378,101 @@ export class Pool {
       retired: false,
     };
     this.#regions.push(added);
-    this.#first ??= added;
-    for (let i = 0; i < count; i++) this.#live.push(undefined);
+    this.#numbered += count;
+    this.#growPages();
     this.#free = free;
     this.#top += count;
     this.#slots = total;
+    this.#enterFast();
+  }
+
+  // Points the inline paths at the first region that is not retired (fast mode only).
+  #enterFast(): void {
+    const region = this.checked ? undefined : this.#regions.find((r) => !r.retired);
+    this.#fastArrayBuffer = region?.arrayBuffer ?? new ArrayBuffer(0);
+    this.#fastFirst = region?.first ?? 0;
+    this.#fastFirstSlot = region?.firstSlot ?? 0;
+    this.#fastCount = region?.count ?? 0;
+  }
+
+  /**
+   * Fast mode: finds regions whose ArrayBuffer someone else detached (a web
+   * byte stream, transfer(), a BYOB read took one slot Buffer and with it the
+   * whole region's memory; every other Buffer of the region now reads length 0).
+   * That memory belongs to the ArrayBuffer that took it until it is collected,
+   * so the pool frees its Block (the memory stays until then) and never hands it
+   * out again. A region the pool allocated itself is replaced by a new Block of
+   * the same size, with the same slot numbers, all of them free; one from
+   * addMemory, or one that cannot be replaced, leaves the pool.
+   */
+  #settleMoved(): void {
+    if (this.checked) return;
+    const regions = this.#regions;
+    let changed = false;
+    for (let i = 0; i < regions.length; i++) {
+      const region = regions[i];
+      if (region.retired || !wasMoved(region.arrayBuffer)) continue;
+      changed = true;
+      this.#moved.add(region.arrayBuffer as ArrayBuffer);
+      const end = region.firstSlot + region.count;
+      for (let slot = region.firstSlot; slot < end; slot++) {
+        if (this.#getLive(slot) === undefined) continue;
+        this.#setLive(slot, undefined);
+        this.#free[this.#top++] = slot; // every slot of the region is free now
+      }
+      release(region.managed);
+      if (!region.managed.fromCaller && this.#replace(region)) continue;
+      region.view = undefined;
+      region.arrayBuffer = undefined;
+      this.#lost += region.count;
+      this.#retire(region);
+    }
+    if (changed) this.#enterFast();
+  }
+
+  // New memory of the same size for a region the pool allocated itself.
+  #replace(region: Region): boolean {
+    const old = region.managed;
+    let managed: ManagedBlock;
+    try {
+      managed = own(Block.alloc(old.size, { align: old.block.align, zero: false }));
+    } catch {
+      return false;
+    }
+    const first = padTo(managed.address, this.align);
+    const count = Math.floor((managed.size - first - this.slotSize) / this.stride) + 1;
+    const view = count === region.count ? tryWrap(managed, 0, managed.size) : native.status.invalidParam;
+    if (typeof view === 'number') {
+      release(managed);
+      return false;
+    }
+    region.managed = managed;
+    region.view = view;
+    region.arrayBuffer = view.buffer as ArrayBuffer;
+    region.first = first;
+    return true;
+  }
+
+  // Pages for every slot number up to #numbered. Holey arrays: a hole reads
+  // undefined, so nothing is filled.
+  #growPages(): void {
+    const last = this.#numbered - 1;
+    for (let p = 0; p <= last >>> PAGE_BITS; p++) {
+      const want = p === last >>> PAGE_BITS ? (last & PAGE_MASK) + 1 : PAGE_SLOTS;
+      const page = this.#live[p];
+      if (page !== undefined && page.length >= want) continue;
+      const grown = new Array<Buffer | undefined>(want);
+      if (page !== undefined) for (let i = 0; i < page.length; i++) grown[i] = page[i];
+      this.#live[p] = grown;
+    }
+  }
+
+  #getLive(slot: number): Buffer | undefined {
+    return this.#live[slot >>> PAGE_BITS][slot & PAGE_MASK];
+  }
+
+  #setLive(slot: number, buf: Buffer | undefined): void {
+    this.#live[slot >>> PAGE_BITS][slot & PAGE_MASK] = buf;
   }
 
   #regionOf(slot: number): Region {
@@ -268,8 +487,9 @@ export class Pool {
     return regions[lo];
   }
 
-  // Checked mode: a region whose Block its caller freed cannot be wrapped any
-  // more. Its free slots leave the pool now, its live ones when they are freed.
+  // A region whose slots can no longer be used. Its free slots leave the pool
+  // now, its live ones when they are freed (checked mode) or now (fast mode,
+  // where they were all made free first).
   #retire(region: Region): void {
     region.retired = true;
     const end = region.firstSlot + region.count;
@@ -284,15 +504,19 @@ export class Pool {
 
   #full(): AllocError {
     if (this.#destroyed) return new AllocError('ERR_NOT_ALLOCATED', 'cannot allocate from a pool that is destroyed');
-    return new AllocError('ERR_NO_MEMORY', `every slot of the pool is taken (${this.#slots} slots of ${this.slotSize} bytes)`);
+    const lost = this.#lost === 0 ? '' : `; ${this.#lost} more slots left the pool when their memory was ${MOVED_CAUSE}`;
+    return new AllocError(
+      'ERR_NO_MEMORY',
+      `every slot of the pool is taken (${this.#slots} slots of ${this.slotSize} bytes${lost})`,
+    );
   }
 
   #notAllocated(buf: ArrayBufferView): AllocError {
-    if (this.#destroyed) return new AllocError('ERR_NOT_ALLOCATED', 'cannot free into a pool that is destroyed');
+    // Read through the intrinsic getters: a subclass's own byteLength getter does not run.
+    const shown = isUint8Array(buf) ? `buf (${byteLengthOf(buf)} bytes at offset ${byteOffsetOf(buf)} of its ArrayBuffer)` : `buf (${describe(buf)})`;
     return new AllocError(
       'ERR_NOT_ALLOCATED',
-      `buf (${buf.byteLength} bytes at offset ${buf.byteOffset} of its ArrayBuffer) is not a slot this pool has allocated: ` +
-        'already freed, from another pool, part of a slot, or never from this pool',
+      `${shown} is not a slot this pool has allocated: already freed, from another pool, part of a slot, or never from this pool`,
     );
   }
 

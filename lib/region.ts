@@ -1,6 +1,6 @@
 // What Arena and Pool share: the Blocks they manage, taking ownership of one
 // handed over by addMemory, and wrapping views over them.
-import { Block } from './block';
+import { Block, isBlock } from './block';
 import { AllocError, invalidParam } from './errors';
 import { native } from './native';
 
@@ -17,6 +17,8 @@ export interface ManagedBlock {
   readonly block: Block;
   readonly address: number;
   readonly size: number;
+  /** The Block came from addMemory (its caller's) rather than from the allocator itself. */
+  readonly fromCaller: boolean;
 }
 
 // Every Block some Arena or Pool owns, so that one Block cannot feed two allocators.
@@ -37,7 +39,7 @@ export function numberAddress(block: Block): number {
 /** Takes a Block the allocator just allocated for itself. */
 export function own(block: Block): ManagedBlock {
   managed.add(block);
-  return { block, address: numberAddress(block), size: block.size };
+  return { block, address: numberAddress(block), size: block.size, fromCaller: false };
 }
 
 /**
@@ -47,7 +49,7 @@ export function own(block: Block): ManagedBlock {
  * Block twice included) or it already belongs to another Arena or Pool.
  */
 export function adopt(owner: string, block: unknown, held: readonly ManagedBlock[]): ManagedBlock {
-  if (!(block instanceof Block)) throw invalidParam('block', 'a Block', block);
+  if (!isBlock(block)) throw invalidParam('block', 'a Block', block);
   if (block.freed) {
     throw new AllocError('ERR_NOT_ALLOCATED', `cannot add a freed block (size ${block.size}, align ${block.align}) to ${owner}`);
   }
@@ -68,7 +70,7 @@ export function adopt(owner: string, block: unknown, held: readonly ManagedBlock
     );
   }
   managed.add(block);
-  return { block, address, size: block.size };
+  return { block, address, size: block.size, fromCaller: true };
 }
 
 /** Gives a Block back to the caller of addMemory when the allocator could not take it after all. */
@@ -105,6 +107,19 @@ export function wrapError(owner: string, status: number, offset: number, length:
   }
   return new AllocError('ERR_INVALID_PARAM', `${owner}: the native guard refused a view of ${length} bytes at offset ${offset}`);
 }
+
+/**
+ * Whether the ArrayBuffer an allocator's view of a block had was detached by
+ * someone else: a web byte stream it was enqueued into, ArrayBuffer.prototype.transfer(),
+ * a BYOB read. The memory now belongs to the ArrayBuffer that took it (the
+ * block's memory stays until that one is collected); the allocator must never
+ * hand it out again. Every live view of the old ArrayBuffer reads length 0.
+ */
+export function wasMoved(arrayBuffer: ArrayBuffer | undefined): boolean {
+  return arrayBuffer !== undefined && arrayBuffer.byteLength === 0;
+}
+
+export const MOVED_CAUSE = 'moved to another ArrayBuffer (a web byte stream, transfer() or a BYOB read)';
 
 export function hex(address: number): string {
   return `0x${address.toString(16)}`;

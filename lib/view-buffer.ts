@@ -2,9 +2,9 @@
 // (`FastBuffer` in node/lib/internal/buffer.js: a Uint8Array subclass whose
 // prototype chain runs through Buffer.prototype and whose `constructor` is
 // Buffer), so `Buffer.isBuffer` is true and every Buffer method works.
-// Measured on Node 20: about 20-25 ns each, against 60-75 ns for
-// `buffer.subarray()` (argument coercion, then the same construction) or
-// `Buffer.from(arrayBuffer, offset, length)`.
+// Arena and Pool both hand them out. The class has no fields of its own: its
+// instances keep the map of the class itself, which lives as long as the
+// module, so optimized code that checks for it survives garbage collection.
 
 function likeBuffer(prototype: object): void {
   Object.setPrototypeOf(prototype, Buffer.prototype);
@@ -21,25 +21,33 @@ likeBuffer(ViewBuffer.prototype);
 /** A Buffer over [offset, offset + length) of arrayBuffer. */
 export const viewBuffer = ViewBuffer as unknown as new (arrayBuffer: ArrayBuffer, offset: number, length: number) => Buffer;
 
-/**
- * A pool slot's Buffer: it carries its slot index in a private field, which
- * no other object can have or forge, so Pool.free finds the slot without
- * reading the typed array's buffer, offset or length (about 40 ns together).
- * Node's subarray() builds a plain Buffer, so a part of a slot carries no index.
- */
-class SlotBuffer extends Uint8Array {
-  #slot: number;
-  constructor(arrayBuffer: ArrayBuffer, offset: number, length: number, slot: number) {
-    super(arrayBuffer, offset, length);
-    this.#slot = slot;
-  }
-
-  /** The slot index of a SlotBuffer; -1 for anything else. */
-  static slotOf(value: unknown): number {
-    return typeof value === 'object' && value !== null && #slot in value ? (value as SlotBuffer).#slot : -1;
-  }
+// %TypedArray%.prototype's own getters read a typed array's internal slots:
+// they run no code of the value's (no getter, no Proxy trap) and V8 inlines them.
+const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+function intrinsicGetter(key: PropertyKey): (this: unknown) => unknown {
+  return Object.getOwnPropertyDescriptor(typedArrayPrototype, key)!.get as (this: unknown) => unknown;
 }
-likeBuffer(SlotBuffer.prototype);
+const tagGetter = intrinsicGetter(Symbol.toStringTag) as (this: unknown) => string | undefined;
+const byteOffsetGetter = intrinsicGetter('byteOffset') as (this: Uint8Array) => number;
+const byteLengthGetter = intrinsicGetter('byteLength') as (this: Uint8Array) => number;
+const bufferGetter = intrinsicGetter('buffer') as (this: Uint8Array) => ArrayBufferLike;
 
-export const slotBuffer = SlotBuffer as unknown as new (arrayBuffer: ArrayBuffer, offset: number, length: number, slot: number) => Buffer;
-export const slotOf = SlotBuffer.slotOf;
+/** Whether value is a Uint8Array (a Buffer included), read from its internal slots. */
+export function isUint8Array(value: unknown): value is Uint8Array {
+  return tagGetter.call(value) === 'Uint8Array';
+}
+
+/** byteOffset of a Uint8Array, from its internal slots (0 once detached). */
+export function byteOffsetOf(view: Uint8Array): number {
+  return byteOffsetGetter.call(view);
+}
+
+/** byteLength of a Uint8Array, from its internal slots (0 once detached). */
+export function byteLengthOf(view: Uint8Array): number {
+  return byteLengthGetter.call(view);
+}
+
+/** The ArrayBuffer of a Uint8Array, from its internal slots. */
+export function arrayBufferOf(view: Uint8Array): ArrayBufferLike {
+  return bufferGetter.call(view);
+}

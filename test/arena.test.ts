@@ -254,8 +254,8 @@ describe('Arena.destroy', () => {
     expect(bufs.map((b) => b.length)).toEqual([0, 0]);
     expect(blockStats().liveBlocks).toBe(before.liveBlocks);
     expect([arena.used, arena.capacity, arena.available]).toEqual([0, 0, 0]);
-    expect(arena.regions()).toEqual([]);
     for (const call of [
+      () => arena.regions(),
       () => arena.alloc(1),
       () => arena.alloc(1, 2 ** 32),
       () => arena.reset(),
@@ -435,8 +435,8 @@ describe('Arena: ERR_INVALID_PARAM names the argument and the value', () => {
   });
 
   test.each<[string, unknown, string]>([
-    ['options missing', undefined, 'options must be an object; got undefined'],
-    ['options a number', 4096, 'options must be an object; got 4096'],
+    ['options missing', undefined, 'options must be a plain object; got undefined'],
+    ['options a number', 4096, 'options must be a plain object; got 4096'],
     ['grow not a boolean', { capacity: 4096, grow: 1 }, 'options.grow must be a boolean; got 1'],
   ])('%s', (_label, options, message) => {
     const error = caught(() => new Arena(options as { capacity: number }));

@@ -67,8 +67,8 @@ describe('ERR_INVALID_PARAM names the argument and the value', () => {
   });
 
   test.each<[string, unknown, RegExp]>([
-    ['options not an object', 5, /^options must be an object; got 5$/],
-    ['options null', null, /^options must be an object; got null$/],
+    ['options not an object', 5, /^options must be a plain object; got 5$/],
+    ['options null', null, /^options must be a plain object; got null$/],
     ['zero not a boolean', { zero: 1 }, /^options\.zero must be a boolean; got 1$/],
   ])('%s', (_label, options, message) => {
     const error = caught(() => Block.alloc(4096, options as object));
