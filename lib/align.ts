@@ -1,6 +1,6 @@
 import { invalidParam } from './errors';
 import { native, SourceName } from './native';
-import { checkAlign, checkSize } from './validate';
+import { checkAlign, checkSize, MAX_ALIGN } from './validate';
 
 function checkBigAlign(name: string, align: bigint): bigint {
   if (align <= 0n || (align & (align - 1n)) !== 0n) {
@@ -102,7 +102,11 @@ export function blockSource(size: number = native.pageSize, align?: number): Sou
   return native.sourceFor(size, align === undefined ? defaultAlign(size) : checkAlign('align', align));
 }
 
-/** A power-of-two size is aligned to itself; any other size to the page size. */
+/**
+ * A power-of-two size is aligned to itself, up to MAX_ALIGN (a larger one, which
+ * MAX_SIZE allows from Node 22, to MAX_ALIGN); any other size to the page size.
+ */
 export function defaultAlign(size: number): number {
-  return Number.isInteger(Math.log2(size)) ? size : native.pageSize;
+  if (2 ** Math.round(Math.log2(size)) !== size) return native.pageSize;
+  return Math.min(size, MAX_ALIGN);
 }
