@@ -397,14 +397,15 @@ test('errors: every code, with the argument and the value in the message', () =>
 
 test('errors: a request the OS refuses is ERR_NO_MEMORY, and the process goes on', () => {
   const before = live();
-  // 2^46 bytes (64 TiB), more than the address space a process may map here. It
-  // reaches the OS only where the Buffer limit (MAX_SIZE) allows it: 2^53 - 1
-  // from Node 22, in Bun and in Deno; Node 20's limit, 2^32, refuses it first.
-  const size = 2 ** 46;
+  // 2^52 bytes (4 PiB), more than a process's address space (128 TiB on x86-64
+  // Linux and Windows). It reaches the OS only where the Buffer limit (MAX_SIZE)
+  // allows it: 2^53 - 1 from Node 22, in Bun and in Deno; Node 20's limit, 2^32,
+  // refuses it first.
+  const size = 2 ** 52;
   if (MAX_SIZE >= size) {
-    throwsCode(() => Block.alloc(size, { zero: false }), 'ERR_NO_MEMORY', '64 TiB');
+    throwsCode(() => Block.alloc(size, { zero: false }), 'ERR_NO_MEMORY', '4 PiB');
   } else {
-    eq(throwsCode(() => Block.alloc(size, { zero: false }), 'ERR_INVALID_PARAM', '64 TiB').message,
+    eq(throwsCode(() => Block.alloc(size, { zero: false }), 'ERR_INVALID_PARAM', '4 PiB').message,
       `size must be an integer from 1 to ${MAX_SIZE}; got ${size}`, 'message');
   }
   deepEq(live(), before, 'nothing leaked');
