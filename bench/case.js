@@ -82,6 +82,9 @@ const FACTORIES = {
   allocUnsafe(size, align, touch) {
     return (v) => touch(Buffer.allocUnsafe(size), v);
   },
+  'allocUnsafeSlow-aligned'(size, align, touch) {
+    return (v) => touch(Buffer.allocUnsafeSlow(size, align), v);
+  },
   arena(size, align, touch) {
     const arena = new Arena({ capacity: ARENA_CAPACITY });
     // At 64 @64 and 4096 @4096 no allocation needs padding, so available is exact.
@@ -110,7 +113,7 @@ const FACTORIES = {
   },
 };
 
-const ALIGNED = new Set(['block-nozero', 'block-zero', 'getAlignedBuffer', 'arena', 'pool-fast', 'pool-checked']);
+const ALIGNED = new Set(['block-nozero', 'block-zero', 'getAlignedBuffer', 'arena', 'pool-fast', 'pool-checked', 'allocUnsafeSlow-aligned']);
 
 // Refuses to time a contender that does not hand out what its column claims.
 function checkContender(name, size, align, zeroed) {
@@ -122,6 +125,7 @@ function checkContender(name, size, align, zeroed) {
     arraybuffer: () => new Uint8Array(new ArrayBuffer(size)),
     getAlignedBuffer: () => loadDirectIo().getAlignedBuffer(size, align),
     allocUnsafe: () => Buffer.allocUnsafe(size),
+    'allocUnsafeSlow-aligned': () => Buffer.allocUnsafeSlow(size, align),
     arena: () => new Arena({ capacity: 4 * size }).alloc(size, align),
     'pool-fast': () => new Pool({ slotSize: size, slots: 2, align }).alloc(),
     'pool-checked': () => new Pool({ slotSize: size, slots: 2, align, checked: true }).alloc(),

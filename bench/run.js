@@ -16,7 +16,7 @@
 const { spawnSync } = require('child_process');
 const os = require('os');
 const path = require('path');
-const { SIZES, CASES, TOUCH_MODES, ARENA_CAPACITY, POOL_SLOTS, touchModes, runsAt, opsFor, MiB } = require('./cases');
+const { nodeAligns, SIZES, CASES, TOUCH_MODES, ARENA_CAPACITY, POOL_SLOTS, touchModes, runsAt, opsFor, MiB } = require('./cases');
 
 const ROOT = path.join(__dirname, '..');
 const CASE_SCRIPT = path.join(__dirname, 'case.js');
@@ -225,6 +225,28 @@ function printAfterGc({ cases, groups, samples, afterGcSamples }) {
   section('Arena and Pool', [...cases.filter((c) => c.table === 'arena-pool'), ...cases.filter((c) => c.name === ARENA_POOL_REFERENCE)], ARENA_POOL_RATIOS);
 }
 
+// Block against Node's own aligned Buffer (Node 26.8+), at the sizes both run,
+// each asked for the size's alignment, neither zeroed.
+const NODE_ALIGNED_RATIOS = [{ heading: 'Block/Node', numerator: 'block-nozero', denominator: 'allocUnsafeSlow-aligned' }];
+
+function printNodeAligned(cases, groups, samples, table) {
+  const node = cases.filter((c) => c.table === 'node-aligned');
+  const block = cases.filter((c) => c.name === 'block-nozero');
+  if (node.length === 0 || block.length === 0) return;
+  const rows = groups.filter((g) => node.some((c) => runsAt(c, g.size.size)));
+  if (rows.length === 0) return;
+  console.log("Against Node's own aligned allocation: median time per op, lower is better.");
+  console.log('  allocUnsafeSlow(n,a): Buffer.allocUnsafeSlow(size, align), then drop (the collector frees it).');
+  console.log('  Block z:false: Block.alloc(size, { align, zero: false }), then free(). Below 1.00x Block is faster.');
+  for (const touch of TOUCH_MODES) {
+    const touchRows = rows.filter((g) => g.touch === touch);
+    if (touchRows.length === 0) continue;
+    console.log(`Touch ${touch}: ${TOUCH_TITLES[touch]}`);
+    table([...node, ...block], NODE_ALIGNED_RATIOS)(touchRows);
+  }
+  console.log('');
+}
+
 function main() {
   const options = parseArgs(process.argv.slice(2));
   if (options.osLarge) {
@@ -236,7 +258,11 @@ function main() {
   // A word equal to a case name picks that case alone ("alloc" is not also allocUnsafeSlow).
   const matches = (c, f) =>
     CASES.some((other) => other.name.toLowerCase() === f) ? c.name.toLowerCase() === f : c.name.toLowerCase().includes(f) || c.column.toLowerCase().includes(f);
-  const cases = CASES.filter((c) => options.filters.length === 0 || options.filters.some((f) => matches(c, f)));
+  const named = CASES.filter((c) => options.filters.length === 0 || options.filters.some((f) => matches(c, f)));
+  const cases = nodeAligns() ? named : named.filter((c) => c.table !== 'node-aligned');
+  if (cases.length < named.length) {
+    console.log(`Node ${process.version} ignores the alignment of Buffer.allocUnsafeSlow(size, alignment): the table against it needs Node 26.8 or later.`);
+  }
   if (cases.length === 0) usage(`no case matches ${options.filters.join(', ')}; cases: ${CASES.map((c) => c.name).join(', ')}`);
 
   // One group per (size, touch mode): a row of a table. Each round runs every case of every group.
@@ -312,6 +338,8 @@ function main() {
     };
     return (rows) => printTable(headings, rows.map(timeRow));
   };
+
+  printNodeAligned(cases, groups, samples, table);
 
   const blockCases = cases.filter((c) => c.table === undefined);
   if (blockCases.length > 0) {

@@ -1,7 +1,7 @@
 import { types } from 'util';
 import { invalidParam } from './errors';
 import { native, SourceName } from './native';
-import { checkAlign, checkSize, isPowerOfTwo } from './validate';
+import { checkAlign, checkSize, isPowerOfTwo, MAX_ALIGN } from './validate';
 
 function checkBigAlign(name: string, align: bigint): bigint {
   if (!isPowerOfTwo(align)) throw invalidParam(name, 'a power of two', align);
@@ -103,7 +103,11 @@ export function blockSource(size: number = native.pageSize, align?: number): Sou
   return native.sourceFor(size, align === undefined ? defaultAlign(size) : checkAlign('align', align));
 }
 
-/** A power-of-two size is aligned to itself; any other size to the page size. */
+/**
+ * A power-of-two size is aligned to itself, up to MAX_ALIGN (a larger one, which
+ * MAX_SIZE allows from Node 22, to MAX_ALIGN); any other size to the page size.
+ */
 export function defaultAlign(size: number): number {
-  return isPowerOfTwo(size) ? size : native.pageSize;
+  if (!isPowerOfTwo(size)) return native.pageSize;
+  return Math.min(size, MAX_ALIGN);
 }

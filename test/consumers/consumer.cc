@@ -166,6 +166,8 @@ Napi::Object StatsObject(Napi::Env env, const struct sysalloc_stats& s) {
 
 void InitRaw(Napi::Env env, Napi::Object exports) {
   exports.Set("setApi", Napi::Function::New(env, SetApi, "setApi"));
+  // The name the README's driver example calls: its UseSysalloc is SetApi.
+  exports.Set("useSysalloc", Napi::Function::New(env, SetApi, "useSysalloc"));
   exports.Set("malloc", Napi::Function::New(env, Malloc, "malloc"));
   exports.Set("calloc", Napi::Function::New(env, Calloc, "calloc"));
   exports.Set("realloc", Napi::Function::New(env, Realloc, "realloc"));
