@@ -170,7 +170,7 @@ export function loadAddon(options: LoadOptions = {}): { addon: NativeAddon; path
     'To build it from source: install Python 3, make and a C++17 compiler (node-gyp\'s needs), then run ' +
     '`npm rebuild sysalloc --build-from-source` in your project (npm 12 blocks install scripts: ' +
     'run `npm approve-scripts sysalloc` first). ' +
-    `The package ships binaries for ${PREBUILT_TARGETS.join(', ')} (Linux: glibc 2.28 or newer).`;
+    `The package ships binaries for ${PREBUILT_TARGETS.join(', ')} (Linux: glibc 2.17 or newer).`;
   let addon: NativeAddon & { path?: string };
   try {
     addon = bindings({ bindings: 'sysalloc', module_root: root, try: tries, sysalloc_target: target } as bindings.Options);
