@@ -349,7 +349,7 @@ describe('Pool: ERR_INVALID_PARAM names the argument and the value', () => {
   test.each(BAD_COUNTS)('slots %s', (_label, slots, shown) => {
     const error = caught(() => new Pool({ slotSize: 4096, slots: slots as number }));
     expect(error.code).toBe('ERR_INVALID_PARAM');
-    expect(error.message).toBe(`options.slots must be an integer from 1 to ${(MAX_SIZE - 4096) / 4096 + 1}; got ${shown}`);
+    expect(error.message).toBe(`options.slots must be an integer from 1 to ${Math.floor((MAX_SIZE - 4096) / 4096) + 1}; got ${shown}`);
   });
 
   test('slots beyond the Buffer limit: the whole pool is one Block', () => {
