@@ -12,7 +12,9 @@
 # setting this script does not touch): the "(linux: prlimit)" ones; and
 # worker-stress, whose floors on rounds done in a few seconds assume native
 # speed (under qemu it starts 4 workers where it asks for 12). jest runs in
-# band for the same reason: its workers are child processes.
+# band for the same reason: its workers are child processes. The property tests
+# run 10,000 random operations per case instead of 100,000 (SYSALLOC_PROPERTY_OPS):
+# at qemu's pace 100,000 take over a minute each.
 # Arguments go to jest. Its exit code is jest's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,6 +38,7 @@ if [ ! -f dist/index.js ] || [ -n "$(find lib tsconfig.json tsconfig.build.json 
 fi
 
 export SYSALLOC_PREBUILT=1
+export SYSALLOC_PROPERTY_OPS=${SYSALLOC_PROPERTY_OPS:-10000}
 exec qemu-aarch64 -L /usr/aarch64-linux-gnu "$node" --expose-gc node_modules/jest/bin/jest.js --runInBand \
   --testPathIgnorePatterns '/test/(asan|faults|shim|shim-libraries|shim-threads|worker-stress)\.test\.ts$' \
   --testNamePattern '^(?!.*linux: prlimit\))' "$@"
