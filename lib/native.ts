@@ -1,5 +1,7 @@
 // The one place that loads the addon, and the type of everything it exports.
 import bindings = require('bindings');
+import * as fs from 'fs';
+import * as path from 'path';
 
 /** Mirrors `enum Status` in native/binding.cc. */
 export interface NativeStatus {
@@ -109,7 +111,125 @@ export interface NativeAddon {
   readonly status: NativeStatus;
 }
 
-export const native: NativeAddon = bindings('sysalloc');
+/** The platforms whose binaries the package ships, as folders of prebuilds/. */
+export const PREBUILT_TARGETS: readonly string[] = ['linux-x64', 'linux-arm64', 'win32-x64'];
+
+/**
+ * The C library a Linux process runs on, from the ELF interpreter of its
+ * executable (`/lib/ld-musl-*` or glibc's `ld-linux-*`); glibc when that cannot
+ * be read. No child process, no report: a few hundred bytes of one file.
+ */
+export function linuxLibc(executable: string = process.execPath): 'glibc' | 'musl' {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(executable, 'r');
+    const read = (length: number, position: number): Buffer => {
+      const buf = Buffer.alloc(length);
+      return buf.subarray(0, fs.readSync(fd as number, buf, 0, length, position));
+    };
+    const head = read(64, 0);
+    if (head.length < 52 || head.toString('latin1', 0, 4) !== '\x7fELF') return 'glibc';
+    const is64 = head[4] === 2;
+    const le = head[5] === 1;
+    const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+    const u32 = (b: Buffer, o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+    const word = (b: Buffer, o: number) => (is64 ? Number(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o)) : u32(b, o));
+    const phoff = word(head, is64 ? 0x20 : 0x1c);
+    const phentsize = u16(head, is64 ? 0x36 : 0x2a);
+    const phnum = u16(head, is64 ? 0x38 : 0x2c);
+    const table = read(phentsize * phnum, phoff);
+    for (let i = 0; i + phentsize <= table.length; i += phentsize) {
+      if (u32(table, i) !== 3) continue; // PT_INTERP
+      const offset = word(table, i + (is64 ? 8 : 4));
+      const size = word(table, i + (is64 ? 32 : 16));
+      return /musl/.test(read(Math.min(size, 4096), offset).toString('latin1')) ? 'musl' : 'glibc';
+    }
+    return 'glibc';
+  } catch {
+    return 'glibc';
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/**
+ * The folder under prebuilds/ that holds the binary for a platform:
+ * `linux-x64` and `linux-arm64` (glibc), `linux-x64-musl`, `win32-x64`, ...
+ */
+export function prebuildTarget(
+  platform: string = process.platform,
+  arch: string = process.arch,
+  libc: 'glibc' | 'musl' | undefined = platform === 'linux' ? linuxLibc() : undefined,
+): string {
+  return `${platform}-${arch}${libc === 'musl' ? '-musl' : ''}`;
+}
+
+/** The package's root: the nearest folder above this file that holds binding.gyp. */
+function packageRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..');
+  }
+}
+
+export interface LoadOptions {
+  /** The package's root folder (build/ and prebuilds/ are inside it). */
+  root?: string;
+  /** The prebuilds/ folder to use; prebuildTarget() by default. */
+  target?: string;
+  /** Skip a local build in build/ and load only the packaged binary (SYSALLOC_PREBUILT=1). */
+  prebuiltOnly?: boolean;
+}
+
+/**
+ * Loads the addon with `bindings`: a local build (build/Release, build/Debug)
+ * first, so a developer's or an install-time build wins; then the packaged
+ * binary, prebuilds/<target>/sysalloc.node. When neither loads, an Error (not an
+ * AllocError) that names the platform, what was tried and how to build from source.
+ */
+export function loadAddon(options: LoadOptions = {}): { addon: NativeAddon; path: string } {
+  const root = options.root ?? packageRoot();
+  const target = options.target ?? prebuildTarget();
+  const prebuiltOnly = options.prebuiltOnly ?? process.env.SYSALLOC_PREBUILT === '1';
+  const tries = [
+    ...(prebuiltOnly ? [] : [['module_root', 'build', 'Release', 'bindings'], ['module_root', 'build', 'Debug', 'bindings']]),
+    ['module_root', 'prebuilds', 'sysalloc_target', 'bindings'],
+  ];
+  const where = `${target} (${describeTarget(target)})`;
+  const fix =
+    'To build it from source: install Python 3, make and a C++17 compiler (node-gyp\'s needs), then run ' +
+    '`npm rebuild sysalloc --build-from-source` in your project (npm 12 blocks install scripts: ' +
+    'run `npm approve-scripts sysalloc` first). ' +
+    `The package ships binaries for ${PREBUILT_TARGETS.join(', ')} (Linux: glibc 2.17 or newer).`;
+  let addon: NativeAddon & { path?: string };
+  try {
+    addon = bindings({ bindings: 'sysalloc', module_root: root, try: tries, sysalloc_target: target } as bindings.Options);
+  } catch (e) {
+    const message = (e as Error).message ?? String(e);
+    if (/Could not locate the bindings file/.test(message)) {
+      const tried = tries.map((t) => path.join(root, ...t.slice(1, -1).map((p) => (p === 'sysalloc_target' ? target : p)), 'sysalloc.node'));
+      throw new Error(
+        `sysalloc: no native addon for ${where}, Node-API 8: the package has no prebuilt binary for this ` +
+          `platform and none was built at install. ${fix}\nLooked for:\n  ${tried.join('\n  ')}`,
+        { cause: e },
+      );
+    }
+    throw new Error(`sysalloc: the native addon for ${where} failed to load: ${message}\n${fix}`, { cause: e });
+  }
+  return { addon, path: addon.path ?? '' };
+}
+
+function describeTarget(target: string): string {
+  const [platform, arch, libc] = target.split('-');
+  return `platform ${platform}, arch ${arch}` + (platform === 'linux' ? `, libc ${libc ?? 'glibc'}` : '');
+}
+
+const loaded = loadAddon();
+
+export const native: NativeAddon = loaded.addon;
+
+/** The file the addon was loaded from. */
+export const nativePath: string = loaded.path;
 
 // The last JavaScript an environment (main thread or worker) runs before Node
 // calls every Buffer's finalizer: decide there which blocks' memory moved away.

@@ -112,6 +112,17 @@ function importLibrary(nodeExe, dir) {
   return lib;
 }
 
+// An import library for node.exe from a .def file (node-api-headers'
+// def/node_api.def: the Node-API functions every Node version exports).
+function importLibraryFromDef(def, dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  const lib = path.join(dir, `${path.basename(def, '.def')}.a`);
+  if (fs.existsSync(lib) && fs.statSync(lib).mtimeMs >= fs.statSync(def).mtimeMs) return lib;
+  execFileSync(DLLTOOL, ['-d', def, '-l', `${lib}.tmp`, '-D', 'node.exe']);
+  fs.renameSync(`${lib}.tmp`, lib);
+  return lib;
+}
+
 function run(command, args) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -181,6 +192,8 @@ function libraryArgs(libraries) {
   });
 }
 
+// args: { objects, stage } and optionally outputDir: where each target's file
+// goes (default: <stage>/<gyp's folder>/build/Release, where node-gyp puts it).
 async function buildTargets(gyp, args, importLib, headers) {
   const { targets } = JSON.parse(execFileSync('python3', [path.join(__dirname, 'gyp.py'), gyp,
     `node_root_dir=${headers ? path.resolve(headers, '..', '..') : ''}`], { encoding: 'utf8' }));
@@ -211,7 +224,7 @@ async function buildTargets(gyp, args, importLib, headers) {
   for (const t of targets) {
     if (t.type !== 'loadable_module' && t.type !== 'shared_library' && t.type !== 'executable') continue;
     const ext = t.type === 'executable' ? '.exe' : t.type === 'shared_library' ? '.dll' : '.node';
-    const output = path.join(args.stage, relDir, 'build', 'Release', t.target_name + ext);
+    const output = path.join(args.outputDir ?? path.join(args.stage, relDir, 'build', 'Release'), t.target_name + ext);
     const objects = [...objectsOf.get(t.target_name), ...t.link_with.flatMap((name) => objectsOf.get(name) ?? [])];
     const linkArgs = [...(t.type === 'executable' ? [] : ['-shared']), '-static', '-o', output, ...objects,
       ...t.ldflags, ...libraryArgs(t.libraries), importLib, ...SYSTEM_LIBRARIES];
@@ -224,7 +237,7 @@ async function buildTargets(gyp, args, importLib, headers) {
       await run(CXX, linkArgs);
       fs.writeFileSync(cmdFile, command);
     }
-    outputs.push(path.relative(args.stage, output));
+    outputs.push(args.outputDir ? output : path.relative(args.stage, output));
   }
   return outputs;
 }
@@ -265,7 +278,11 @@ async function main() {
   console.log(`windows build: ${built.join(', ')}`);
 }
 
-main().catch((e) => {
-  console.error(e.message);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e.message);
+    process.exit(1);
+  });
+}
+
+module.exports = { buildTargets, importLibraryFromDef, CXX, DLLTOOL, OBJDUMP };

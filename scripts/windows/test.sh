@@ -65,7 +65,13 @@ say "building for win32-x64"
 if [ ! -f dist/index.js ] || [ -n "$(find lib tsconfig.json tsconfig.build.json -newer dist/index.js -print -quit)" ]; then
   npm run --silent build:ts
 fi
+# The addon under test is the packaged one, prebuilds/win32-x64/sysalloc.node
+# (npm run prebuild's, linked against Node-API's own export list); the stage
+# copies prebuilds/, and SYSALLOC_PREBUILT=1 makes the loader skip build/. The
+# test-only addons are built against this node.exe's exports.
+node scripts/prebuild.js win32-x64
 node scripts/windows/build.js --node-exe "$exe" --stage "$work/stage" --objects "$work/obj"
+export SYSALLOC_PREBUILT=1
 
 # A persistent wineserver keeps each node.exe start near half a second (jest
 # starts workers). It exits 2 when this prefix has one running already (another
