@@ -93,7 +93,11 @@ const USED = 2;
 
 /** The class a free block of this size is listed in. */
 function classOf(size: number): number {
-  if (size < SMALL) return size / GRANULE;
+  if (size < SMALL) return size >>> 4;
+  if (size < 2147483648) {
+    const f = 31 - Math.clz32(size);
+    return (f - FL_SHIFT) * SL_COUNT + (size >>> (f - SL_LOG)) - SL_COUNT;
+  }
   const f = floorLog2(size);
   const sl = Math.floor(size / 2 ** (f - SL_LOG)) - SL_COUNT;
   return (f - FL_SHIFT) * SL_COUNT + sl;
@@ -101,7 +105,8 @@ function classOf(size: number): number {
 
 /** The smallest class whose every block holds `size` bytes. */
 function classFor(size: number): number {
-  if (size < SMALL) return size / GRANULE;
+  if (size < SMALL) return size >>> 4;
+  if (size < 1073741824) return classOf(size + (1 << (31 - Math.clz32(size) - SL_LOG)) - 1);
   return classOf(size + 2 ** (floorLog2(size) - SL_LOG) - 1);
 }
 
