@@ -364,6 +364,9 @@ export class Tlsf implements HeapCore {
 // dropped when met (the bitmap is the truth), so no per-block link is needed.
 const MIN_ORDER = 4;
 const MAX_ORDER = 52;
+/** The largest region a buddy heap takes (its bitmaps are indexed with 32-bit arithmetic). */
+export const MAX_BUDDY_REGION = 2 ** 35;
+const POW2 = Float64Array.from({ length: MAX_ORDER + 2 }, (_, k) => 2 ** k);
 
 class Stack {
   address = new Float64Array(16);
@@ -387,6 +390,8 @@ export class Buddy implements HeapCore {
   #end: number[] = [];
   #base: number[] = [];
   #maps: Int32Array[][] = [];
+  // Per region and order: floor(start / 2^k), the index of bit 0.
+  #origin: Float64Array[] = [];
   #retired: boolean[] = [];
   #stacks: Stack[] = Array.from({ length: MAX_ORDER + 1 }, () => new Stack());
   #free = new Float64Array(MAX_ORDER + 1);
@@ -406,10 +411,13 @@ export class Buddy implements HeapCore {
     const start = address + offset;
     const end = start + size;
     const maps: Int32Array[] = [];
+    const origin = new Float64Array(MAX_ORDER + 1);
     for (let k = MIN_ORDER; k <= MAX_ORDER && 2 ** k <= size; k++) {
-      const bits = Math.floor((end - 1) / 2 ** k) - Math.floor(start / 2 ** k) + 1;
+      origin[k] = Math.floor(start / 2 ** k);
+      const bits = Math.floor((end - 1) / 2 ** k) - origin[k] + 1;
       maps[k] = new Int32Array(Math.ceil(bits / 32));
     }
+    this.#origin[region] = origin;
     this.#start[region] = start;
     this.#end[region] = end;
     this.#base[region] = address;
@@ -440,14 +448,14 @@ export class Buddy implements HeapCore {
     this.#free[k]--;
     while (k > want) {
       k--;
-      this.#release(region, k, at + 2 ** k);
+      this.#release(region, k, at + POW2[k]);
     }
     const r = this.#r;
     const id = r.take();
     r.region[id] = region;
     r.offset[id] = at - this.#base[region];
-    r.size[id] = 2 ** want;
-    this.used += 2 ** want;
+    r.size[id] = POW2[want];
+    this.used += POW2[want];
     return id;
   }
 
@@ -521,13 +529,14 @@ export class Buddy implements HeapCore {
     stack.top = kept;
   }
 
+  // Bit indices within a region stay below 2^32: a region holds less than MAX_BUDDY_REGION bytes.
   #test(region: number, k: number, at: number): boolean {
-    const index = at / 2 ** k - Math.floor(this.#start[region] / 2 ** k);
-    return (this.#maps[region][k][Math.floor(index / 32)] & (1 << (index % 32))) !== 0;
+    const index = at / POW2[k] - this.#origin[region][k];
+    return (this.#maps[region][k][index >>> 5] & (1 << (index & 31))) !== 0;
   }
 
   #flip(region: number, k: number, at: number): void {
-    const index = at / 2 ** k - Math.floor(this.#start[region] / 2 ** k);
-    this.#maps[region][k][Math.floor(index / 32)] ^= 1 << (index % 32);
+    const index = at / POW2[k] - this.#origin[region][k];
+    this.#maps[region][k][index >>> 5] ^= 1 << (index & 31);
   }
 }

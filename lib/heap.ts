@@ -1,6 +1,6 @@
 import { Block, disposeSymbol } from './block';
 import { AllocError, describe, invalidParam } from './errors';
-import { Buddy, ceilLog2, floorLog2, GRANULE, HeapCore, Tlsf } from './heap-core';
+import { Buddy, ceilLog2, floorLog2, GRANULE, HeapCore, MAX_BUDDY_REGION, Tlsf } from './heap-core';
 import { native } from './native';
 import { adopt, disown, hex, ManagedBlock, MemoryRegion, own, regionOf, release, tryWrap, wrapError } from './region';
 import { ALLOCATION, tag, taggedBuffer } from './tagged-buffer';
@@ -83,6 +83,9 @@ export class Heap {
     this.align = options.align === undefined ? page : Math.max(page, checkAlign('options.align', options.align));
     const strategy = options.strategy ?? 'tlsf';
     if (strategy !== 'tlsf' && strategy !== 'buddy') throw invalidParam('options.strategy', "'tlsf' or 'buddy'", strategy);
+    if (strategy === 'buddy' && capacity > MAX_BUDDY_REGION) {
+      throw invalidParam('options.capacity', `at most ${MAX_BUDDY_REGION} with strategy 'buddy'`, capacity);
+    }
     this.strategy = strategy;
     for (const name of ['grow', 'checked'] as const) {
       if (options[name] !== undefined && typeof options[name] !== 'boolean') {
@@ -143,6 +146,10 @@ export class Heap {
   addMemory(block: Block): void {
     this.#checkAlive('add memory to');
     const region = adopt('this heap', block, this.#regions.filter((r) => !r.block.freed));
+    if (this.strategy === 'buddy' && region.size > MAX_BUDDY_REGION) {
+      disown(region);
+      throw invalidParam('block', `a Block of at most ${MAX_BUDDY_REGION} bytes for a buddy heap`, block);
+    }
     if (usable(region)[1] < GRANULE) {
       disown(region);
       throw new AllocError(
@@ -216,9 +223,11 @@ export class Heap {
     // search for up to 1/32 more than size plus the alignment gap.
     const needed = this.strategy === 'buddy' ? Math.max(size, align) : size + Math.ceil(size / 32) + align + 2 * GRANULE;
     const dedicated = needed > this.#nextRegion;
-    const regionSize = dedicated ? Math.min(MAX_SIZE, 2 ** ceilLog2(needed)) : this.#nextRegion;
+    const limit = this.strategy === 'buddy' ? MAX_BUDDY_REGION : MAX_SIZE;
+    if (this.strategy === 'buddy') this.#nextRegion = Math.min(this.#nextRegion, limit);
+    const regionSize = dedicated ? Math.min(limit, 2 ** ceilLog2(needed)) : this.#nextRegion;
     if (regionSize < needed) {
-      throw new AllocError('ERR_NO_MEMORY', `no region can hold ${size} bytes aligned to ${align} (MAX_SIZE ${MAX_SIZE})`);
+      throw new AllocError('ERR_NO_MEMORY', `no region can hold ${size} bytes aligned to ${align} (regions hold at most ${limit} bytes)`);
     }
     const blockAlign = Math.min(MAX_ALIGN, Math.max(this.align, this.strategy === 'buddy' ? regionSize : 1));
     this.#addRegion(own(Block.alloc(regionSize, { align: blockAlign, zero: false })), false);

@@ -34,8 +34,10 @@ export class IdAllocator {
    * ERR_NO_MEMORY when there is none.
    */
   allocId(count: number = 1, align: number = 1): number {
-    checkSize('count', count, this.size);
-    checkAlign('align', align, MAX_IDS);
+    if (count !== 1 || align !== 1) {
+      checkSize('count', count, this.size);
+      checkAlign('align', align, MAX_IDS);
+    }
     const first = this.#map.findClear(count, align, 0, count === 1 && align === 1 ? this.#low : 0, this.size);
     if (first < 0) {
       throw new AllocError(
