@@ -34,8 +34,10 @@ interface PageRegion extends ManagedBlock {
   /** Number of the region's first page among all the allocator's pages. */
   readonly firstPage: number;
   readonly count: number;
-  /** Page number p is aligned to `align` pages when p = phase(align) mod align. */
+  /** The page number of the region's first page counted from address 0: alignment by address. */
   readonly addressPage: number;
+  /** Checked mode: the caller of addMemory freed its Block, so its pages are no longer handed out. */
+  retired: boolean;
 }
 
 /**
@@ -49,6 +51,8 @@ export class PageAllocator {
   readonly checked: boolean;
   #regions: PageRegion[] = [];
   #map = new Bitmap(0);
+  // Pages numbered so far (every region), and pages the allocator holds (less retired ones).
+  #numbered = 0;
   #total = 0;
   #used = 0;
   #destroyed = false;
@@ -79,10 +83,14 @@ export class PageAllocator {
     checkSize('count', count, MAX_PAGES);
     checkAlign('align', align, 2 ** 30);
     for (const region of this.#regions) {
-      if (region.count < count) continue;
+      if (region.count < count || region.retired) continue;
       const phase = ((region.firstPage - (region.addressPage % align)) % align + align) % align;
       const first = this.#map.findClear(count, align, phase, region.firstPage, region.firstPage + region.count);
-      if (first >= 0) return this.#take(region, first, count);
+      if (first >= 0) {
+        const buf = this.#take(region, first, count);
+        if (buf !== undefined) return buf;
+        return this.allocPages(count, align);
+      }
     }
     throw new AllocError(
       'ERR_NO_MEMORY',
@@ -96,8 +104,8 @@ export class PageAllocator {
    */
   allocPagesAt(index: number, count: number): Buffer {
     this.#checkAlive('allocate from');
-    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= this.#total) {
-      throw invalidParam('index', `an integer from 0 to ${this.#total - 1}`, index);
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= this.#numbered) {
+      throw invalidParam('index', `an integer from 0 to ${this.#numbered - 1}`, index);
     }
     const region = this.#regionOf(index);
     const room = region.firstPage + region.count - index;
@@ -106,7 +114,11 @@ export class PageAllocator {
     if (taken >= 0) {
       throw new AllocError('ERR_NO_MEMORY', `page ${taken} of pages [${index}, ${index + count}) is already allocated`);
     }
-    return this.#take(region, index, count);
+    const buf = this.#take(region, index, count);
+    if (buf === undefined) {
+      throw new AllocError('ERR_NO_MEMORY', `pages [${index}, ${index + count}) are in a block its owner freed`);
+    }
+    return buf;
   }
 
   /**
@@ -127,15 +139,22 @@ export class PageAllocator {
     }
     const count = this.#length[first];
     this.#live[first] = undefined;
-    this.#map.clear(first, first + count);
     this.#used -= count;
-    if (this.checked) native.viewDetach(buf);
+    if (this.checked) {
+      native.viewDetach(buf);
+      // A retired region's pages stay taken and leave the allocator.
+      if (this.#regionOf(first).retired) {
+        this.#total -= count;
+        return;
+      }
+    }
+    this.#map.clear(first, first + count);
   }
 
   /**
    * Hands the allocator more memory: the whole pages of `block` (by address)
-   * become pages totalPages .. totalPages + n - 1. It owns the block from now on
-   * and frees it at destroy.
+   * are numbered after every page before them. It owns the block from now on
+   * and frees it at destroy: do not free or use it yourself.
    */
   addMemory(block: Block): void {
     this.#checkAlive('add memory to');
@@ -151,7 +170,7 @@ export class PageAllocator {
     this.#addRegion(region, true);
   }
 
-  /** Pages in every region. */
+  /** Pages in every region (less those of a block its owner freed, in checked mode). */
   get totalPages(): number {
     return this.#total;
   }
@@ -167,8 +186,8 @@ export class PageAllocator {
 
   /** Whether page `index` is allocated. */
   isAllocated(index: number): boolean {
-    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= this.#total) {
-      throw invalidParam('index', `an integer from 0 to ${this.#total - 1}`, index);
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= this.#numbered) {
+      throw invalidParam('index', `an integer from 0 to ${this.#numbered - 1}`, index);
     }
     return this.#map.test(index);
   }
@@ -195,6 +214,7 @@ export class PageAllocator {
     this.#live = [];
     this.#map = new Bitmap(0);
     this.#total = 0;
+    this.#numbered = 0;
     this.#used = 0;
   }
 
@@ -202,13 +222,18 @@ export class PageAllocator {
     if (!this.#destroyed) this.destroy();
   }
 
-  #take(region: PageRegion, first: number, count: number): Buffer {
+  // The run's Buffer; undefined when the region had to be retired (checked mode).
+  #take(region: PageRegion, first: number, count: number): Buffer | undefined {
     const offset = region.lead + (first - region.firstPage) * this.pageSize;
     const length = count * this.pageSize;
     let buf: Buffer;
     if (this.checked) {
       const view = tryWrap(region, offset, length);
-      if (typeof view === 'number') throw wrapError('PageAllocator', view, offset, length);
+      if (typeof view === 'number') {
+        if (view !== native.status.notAllocated || !region.block.freed) throw wrapError('PageAllocator', view, offset, length);
+        this.#retire(region);
+        return undefined;
+      }
       buf = tag(view, first);
     } else {
       buf = new TaggedBuffer(region.arrayBuffer as ArrayBuffer, offset, length, first);
@@ -220,13 +245,25 @@ export class PageAllocator {
     return buf;
   }
 
+  // Checked mode: the caller of addMemory freed the region's Block. Its free
+  // pages are marked taken and leave the allocator now, its live runs when freed.
+  #retire(region: PageRegion): void {
+    region.retired = true;
+    const end = region.firstPage + region.count;
+    for (let p = region.firstPage; p < end; p++) {
+      if (this.#map.test(p)) continue;
+      this.#map.set(p, p + 1);
+      this.#total--;
+    }
+  }
+
   #addRegion(region: ManagedBlock, fromCaller: boolean): void {
     const giveUp = fromCaller ? disown : release;
     const lead = padTo(region.address, this.pageSize);
     const count = Math.floor((region.size - lead) / this.pageSize);
-    if (this.#total + count > MAX_PAGES) {
+    if (this.#numbered + count > MAX_PAGES) {
       giveUp(region);
-      throw invalidParam('block', `at most ${MAX_PAGES - this.#total} more pages`, count);
+      throw invalidParam('block', `at most ${MAX_PAGES - this.#numbered} more pages`, count);
     }
     let view: Buffer | undefined;
     if (!this.checked) {
@@ -237,23 +274,25 @@ export class PageAllocator {
       }
       view = wrapped;
     }
-    const total = this.#total + count;
-    const map = new Bitmap(total);
+    const numbered = this.#numbered + count;
+    const map = new Bitmap(numbered);
     map.words.set(this.#map.words);
-    const length = new Int32Array(total);
+    const length = new Int32Array(numbered);
     length.set(this.#length);
     this.#regions.push({
       ...region,
       view,
       arrayBuffer: view?.buffer as ArrayBuffer | undefined,
       lead,
-      firstPage: this.#total,
+      firstPage: this.#numbered,
       count,
       addressPage: (region.address + lead) / this.pageSize,
+      retired: false,
     });
     this.#map = map;
     this.#length = length;
-    this.#total = total;
+    this.#numbered = numbered;
+    this.#total += count;
   }
 
   #regionOf(page: number): PageRegion {

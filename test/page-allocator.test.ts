@@ -75,6 +75,24 @@ describe('PageAllocator', () => {
     expect(again.length).toBe(2 * pages.pageSize);
   });
 
+  test('checked mode: a region whose block its caller freed is dropped, the rest goes on', () => {
+    using pages = new PageAllocator({ pages: 2, pageSize: 4096, checked: true });
+    const block = Block.alloc(4 * 4096, { align: 4096 });
+    pages.addMemory(block);
+    const inBlock = pages.allocPagesAt(3, 1);
+    const first = pages.allocPages(2);
+    expect(pages.totalPages).toBe(6);
+    block.free(); // against the addMemory contract
+    expect(expectCode(() => pages.allocPages(2), 'ERR_NO_MEMORY', 'only a dropped region has room').message).toMatch(/no 2 contiguous/);
+    expect([pages.totalPages, pages.usedPages, pages.availablePages]).toEqual([3, 3, 0]);
+    expect(inBlock.length).toBe(4096); // its own view keeps the memory
+    pages.freePages(inBlock);
+    expect(inBlock.length).toBe(0);
+    expect([pages.totalPages, pages.usedPages, pages.availablePages]).toEqual([2, 2, 0]);
+    expectCode(() => pages.allocPagesAt(4, 1), 'ERR_NO_MEMORY', 'a page of the dropped region');
+    pages.freePages(first);
+  });
+
   describe.each([false, true])('property (checked %s)', (checked) => {
     test(`${OPS} random operations against a model`, () => {
       withSeed(`PageAllocator checked=${checked}`, (rng: Rng) => {
