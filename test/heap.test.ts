@@ -69,7 +69,8 @@ describe.each(['tlsf', 'buddy'] as HeapStrategy[])('Heap (%s)', (strategy) => {
     expectCode(() => heap.free(buf.subarray(0)), 'ERR_NOT_ALLOCATED', 'a view of a whole allocation');
     expectCode(() => heap.free(Buffer.from(buf)), 'ERR_NOT_ALLOCATED', 'a copy');
     expectCode(() => heap.free(Buffer.allocUnsafe(100)), 'ERR_NOT_ALLOCATED', 'a foreign Buffer');
-    expectCode(() => heap.free(new Heap({ capacity: 4096, strategy }).alloc(100)), 'ERR_NOT_ALLOCATED', "another heap's Buffer");
+    using other = new Heap({ capacity: 4096, strategy });
+    expectCode(() => heap.free(other.alloc(100)), 'ERR_NOT_ALLOCATED', "another heap's Buffer");
     expectCode(() => heap.free({} as never), 'ERR_INVALID_PARAM', 'not a Buffer');
     expect(heap.used).toBeGreaterThan(0);
     heap.free(buf);
