@@ -25,7 +25,11 @@ function random32(seed) {
   };
 }
 
-function sizes(count) {
+// Fixed-size cases (suffix -4k) allocate 4 KiB every time: where a Pool fits.
+const FIXED = 4096;
+
+function sizes(count, fixed) {
+  if (fixed) return new Int32Array(count).fill(FIXED);
   const next = random32(17);
   const out = new Int32Array(count);
   const span = Math.log2(MAX / MIN);
@@ -45,6 +49,14 @@ const MAKERS = {
     const pool = new Pool({ slotSize: MAX, slots: LIVE + 1 });
     return { alloc: (n) => pool.alloc(), free: (b) => pool.free(b), buf: (b) => b };
   },
+  'heap-tlsf-4k': () => heapOps({ strategy: 'tlsf' }),
+  'heap-buddy-4k': () => heapOps({ strategy: 'buddy' }),
+  'pool-4k': () => {
+    const pool = new Pool({ slotSize: FIXED, slots: LIVE + 1 });
+    return { alloc: () => pool.alloc(), free: (b) => pool.free(b), buf: (b) => b };
+  },
+  'block-4k': () => ({ alloc: (n) => Block.alloc(n, { zero: false, align: 16 }), free: (b) => b.free(), buf: (b) => b.buffer }),
+  'allocUnsafe-4k': () => ({ alloc: (n) => Buffer.allocUnsafe(n), free: () => {}, buf: (b) => b }),
 };
 
 function heapOps(options) {
@@ -54,7 +66,7 @@ function heapOps(options) {
 
 function allocFree(name, ops) {
   const { alloc, free, buf } = MAKERS[name]();
-  const seq = sizes(8192);
+  const seq = sizes(8192, name.endsWith('-4k'));
   const ring = new Array(LIVE);
   for (let i = 0; i < LIVE; i++) ring[i] = alloc(seq[i]);
   let cursor = 0;

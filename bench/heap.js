@@ -24,6 +24,7 @@ const option = (name) => {
 const ROUNDS = option('runs') ?? (quick ? 3 : 7);
 const OPS = option('ops') ?? (quick ? 20000 : 100000);
 const CASES = ['heap-tlsf', 'heap-buddy', 'heap-tlsf-checked', 'pool', 'block', 'allocUnsafe'];
+const FIXED_CASES = ['heap-tlsf-4k', 'heap-buddy-4k', 'pool-4k', 'block-4k', 'allocUnsafe-4k'];
 const ID_CASES = ['ids-bitmap', 'ids-naive'];
 
 function child(script, args) {
@@ -94,6 +95,19 @@ table(
   }),
 );
 console.log('(pool: one 64 KiB slot per allocation whatever its size; Block: an external Buffer per allocation; allocUnsafe: never freed, left to the GC)');
+console.log('');
+
+console.log('alloc+free of 4 KiB every time (where a Pool fits), 1024 live');
+const f = measure(FIXED_CASES);
+const pool4k = f.get('pool-4k');
+const unsafe4k = f.get('allocUnsafe-4k');
+table(
+  ['case', 'ns/op', 'after gc', '/Pool', '/allocUnsafe', '/Pool after gc', '/allocUnsafe after gc'],
+  FIXED_CASES.map((name) => {
+    const r = f.get(name);
+    return [name, ns(r.warm), ns(r.afterGc), ratio(r.warm, pool4k.warm), ratio(r.warm, unsafe4k.warm), ratio(r.afterGc, pool4k.afterGc), ratio(r.afterGc, unsafe4k.afterGc)];
+  }),
+);
 console.log('');
 
 console.log('IdAllocator against a naive byte-per-id scan: 64 Ki ids, 90% taken; free a random one, allocate the lowest free');
