@@ -33,3 +33,9 @@ export function blockStats(): BlockStats {
 export function trimBlockCache(): void {
   native.trimCache();
 }
+export { Heap } from './heap';
+export type { HeapOptions, HeapStrategy } from './heap';
+export { PageAllocator } from './page-allocator';
+export type { PageAllocatorOptions } from './page-allocator';
+export { IdAllocator } from './id-allocator';
+export type { IdAllocatorOptions } from './id-allocator';

@@ -1,0 +1,318 @@
+import { Bitmap } from './bitmap';
+import { Block, disposeSymbol } from './block';
+import { AllocError, invalidParam } from './errors';
+import { native } from './native';
+import { adopt, disown, hex, ManagedBlock, MemoryRegion, own, regionOf, release, tryWrap, wrapError } from './region';
+import { allocationOf, tag, taggedBuffer } from './tagged-buffer';
+import { checkAlign, checkSize, MAX_SIZE } from './validate';
+
+const TaggedBuffer = taggedBuffer;
+
+/** The most pages one PageAllocator manages: page numbers stay int32. */
+export const MAX_PAGES = 2 ** 31 - 1;
+
+export interface PageAllocatorOptions {
+  /** Pages in the first region, which the allocator allocates as one Block aligned to the page size. */
+  pages: number;
+  /** Bytes per page: a power of two from 16 to 2^30; default the OS page size. */
+  pageSize?: number;
+  /**
+   * Give each run of pages a Buffer of its own and detach it on freePages, so
+   * that a Buffer kept after free reads length 0 (one native call and external
+   * buffer per allocation). Default false: runs are views over the region's one
+   * ArrayBuffer, and a stale Buffer still reaches the pages.
+   */
+  checked?: boolean;
+}
+
+interface PageRegion extends ManagedBlock {
+  /** Fast mode: a view over the whole block; every run's Buffer shares its ArrayBuffer. */
+  readonly view: Buffer | undefined;
+  readonly arrayBuffer: ArrayBuffer | undefined;
+  /** Byte offset in the block of its first whole page. */
+  readonly lead: number;
+  /** Number of the region's first page among all the allocator's pages. */
+  readonly firstPage: number;
+  readonly count: number;
+  /** The page number of the region's first page counted from address 0: alignment by address. */
+  readonly addressPage: number;
+  /** Checked mode: the caller of addMemory freed its Block, so its pages are no longer handed out. */
+  retired: boolean;
+}
+
+/**
+ * Pages of one fixed size over page-aligned memory, a bit per page, searched a
+ * 32-bit word at a time (lowest address first). Pages are numbered from 0 across
+ * the first region and every one added with addMemory, in that order; a run
+ * never spans two regions.
+ */
+export class PageAllocator {
+  readonly pageSize: number;
+  readonly checked: boolean;
+  #regions: PageRegion[] = [];
+  #map = new Bitmap(0);
+  // Pages numbered so far (every region), and pages the allocator holds (less retired ones).
+  #numbered = 0;
+  #total = 0;
+  #used = 0;
+  #destroyed = false;
+  // The Buffer of each live run, by first page; its length in pages.
+  #live: (Buffer | undefined)[] = [];
+  #length = new Int32Array(0);
+
+  constructor(options: PageAllocatorOptions) {
+    if (typeof options !== 'object' || options === null) throw invalidParam('options', 'an object', options);
+    this.pageSize = options.pageSize === undefined ? native.pageSize : checkAlign('options.pageSize', options.pageSize, 2 ** 30);
+    if (this.pageSize < 16) throw invalidParam('options.pageSize', 'a power of two from 16 to 1073741824', options.pageSize);
+    if (options.checked !== undefined && typeof options.checked !== 'boolean') {
+      throw invalidParam('options.checked', 'a boolean', options.checked);
+    }
+    this.checked = options.checked ?? false;
+    const pages = checkSize('options.pages', options.pages, Math.min(MAX_PAGES, Math.floor(MAX_SIZE / this.pageSize)));
+    const block = Block.alloc(pages * this.pageSize, { align: Math.max(this.pageSize, native.pageSize), zero: false });
+    this.#addRegion(own(block), false);
+  }
+
+  /**
+   * `count` contiguous free pages whose first address is a multiple of
+   * `align` pages (a power of two), as one Buffer of count * pageSize bytes.
+   * ERR_NO_MEMORY when no region has such a run.
+   */
+  allocPages(count: number, align: number = 1): Buffer {
+    this.#checkAlive('allocate from');
+    checkSize('count', count, MAX_PAGES);
+    checkAlign('align', align, 2 ** 30);
+    for (const region of this.#regions) {
+      if (region.count < count || region.retired) continue;
+      const phase = ((region.firstPage - (region.addressPage % align)) % align + align) % align;
+      const first = this.#map.findClear(count, align, phase, region.firstPage, region.firstPage + region.count);
+      if (first >= 0) {
+        const buf = this.#take(region, first, count);
+        if (buf !== undefined) return buf;
+        return this.allocPages(count, align);
+      }
+    }
+    throw new AllocError(
+      'ERR_NO_MEMORY',
+      `no ${count} contiguous free pages aligned to ${align} pages (${this.availablePages} of ${this.#total} pages free)`,
+    );
+  }
+
+  /**
+   * Pages [index, index + count) as one Buffer. ERR_INVALID_PARAM when they are
+   * not all in one region, ERR_NO_MEMORY when any of them is taken.
+   */
+  allocPagesAt(index: number, count: number): Buffer {
+    this.#checkAlive('allocate from');
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= this.#numbered) {
+      throw invalidParam('index', `an integer from 0 to ${this.#numbered - 1}`, index);
+    }
+    const region = this.#regionOf(index);
+    const room = region.firstPage + region.count - index;
+    checkSize('count', count, room);
+    const taken = this.#map.firstSet(index, index + count);
+    if (taken >= 0) {
+      throw new AllocError('ERR_NO_MEMORY', `page ${taken} of pages [${index}, ${index + count}) is already allocated`);
+    }
+    const buf = this.#take(region, index, count);
+    if (buf === undefined) {
+      throw new AllocError('ERR_NO_MEMORY', `pages [${index}, ${index + count}) are in a block its owner freed`);
+    }
+    return buf;
+  }
+
+  /**
+   * Frees a run: exactly a Buffer allocPages or allocPagesAt returned.
+   * ERR_NOT_ALLOCATED for a run freed already, part of one, a copy, or a Buffer
+   * from elsewhere; ERR_INVALID_PARAM for what is not a Buffer or typed array.
+   */
+  freePages(buf: Uint8Array): void {
+    const first = allocationOf(buf);
+    if (first < 0 || this.#live[first] !== buf) {
+      if (!ArrayBuffer.isView(buf)) throw invalidParam('buf', 'a Buffer from this page allocator', buf);
+      throw new AllocError(
+        'ERR_NOT_ALLOCATED',
+        this.#destroyed
+          ? 'cannot free into a page allocator that is destroyed'
+          : `buf (${buf.byteLength} bytes) is not a run of pages this allocator has allocated: already freed, part of a run, or from elsewhere`,
+      );
+    }
+    const count = this.#length[first];
+    this.#live[first] = undefined;
+    this.#used -= count;
+    if (this.checked) {
+      native.viewDetach(buf);
+      // A retired region's pages stay taken and leave the allocator.
+      if (this.#regionOf(first).retired) {
+        this.#total -= count;
+        return;
+      }
+    }
+    this.#map.clear(first, first + count);
+  }
+
+  /**
+   * Hands the allocator more memory: the whole pages of `block` (by address)
+   * are numbered after every page before them. It owns the block from now on
+   * and frees it at destroy: do not free or use it yourself.
+   */
+  addMemory(block: Block): void {
+    this.#checkAlive('add memory to');
+    const region = adopt('this page allocator', block, this.#regions);
+    const lead = padTo(region.address, this.pageSize);
+    if (lead + this.pageSize > region.size) {
+      disown(region);
+      throw new AllocError(
+        'ERR_INVALID_PARAM',
+        `block must hold one whole page of ${this.pageSize} bytes; got ${region.size} bytes at ${hex(region.address)}`,
+      );
+    }
+    this.#addRegion(region, true);
+  }
+
+  /** Pages in every region (less those of a block its owner freed, in checked mode). */
+  get totalPages(): number {
+    return this.#total;
+  }
+
+  get usedPages(): number {
+    return this.#used;
+  }
+
+  /** totalPages - usedPages. */
+  get availablePages(): number {
+    return this.#total - this.#used;
+  }
+
+  /** Whether page `index` is allocated. */
+  isAllocated(index: number): boolean {
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= this.#numbered) {
+      throw invalidParam('index', `an integer from 0 to ${this.#numbered - 1}`, index);
+    }
+    return this.#map.test(index);
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /** The address range of every block the allocator takes pages from. */
+  regions(): MemoryRegion[] {
+    return this.#regions.map(regionOf);
+  }
+
+  /** Frees every region: each run's Buffer reads length 0. ERR_NOT_ALLOCATED when already destroyed. */
+  destroy(): void {
+    this.#checkAlive('destroy');
+    this.#destroyed = true;
+    if (this.checked) for (const buf of this.#live) if (buf !== undefined) native.viewDetach(buf);
+    for (const region of this.#regions) {
+      if (region.view !== undefined) native.viewDetach(region.view);
+      release(region);
+    }
+    this.#regions = [];
+    this.#live = [];
+    this.#map = new Bitmap(0);
+    this.#total = 0;
+    this.#numbered = 0;
+    this.#used = 0;
+  }
+
+  [disposeSymbol](): void {
+    if (!this.#destroyed) this.destroy();
+  }
+
+  // The run's Buffer; undefined when the region had to be retired (checked mode).
+  #take(region: PageRegion, first: number, count: number): Buffer | undefined {
+    const offset = region.lead + (first - region.firstPage) * this.pageSize;
+    const length = count * this.pageSize;
+    let buf: Buffer;
+    if (this.checked) {
+      const view = tryWrap(region, offset, length);
+      if (typeof view === 'number') {
+        if (view !== native.status.notAllocated || !region.block.freed) throw wrapError('PageAllocator', view, offset, length);
+        this.#retire(region);
+        return undefined;
+      }
+      buf = tag(view, first);
+    } else {
+      buf = new TaggedBuffer(region.arrayBuffer as ArrayBuffer, offset, length, first);
+    }
+    this.#map.set(first, first + count);
+    this.#used += count;
+    this.#live[first] = buf;
+    this.#length[first] = count;
+    return buf;
+  }
+
+  // Checked mode: the caller of addMemory freed the region's Block. Its free
+  // pages are marked taken and leave the allocator now, its live runs when freed.
+  #retire(region: PageRegion): void {
+    region.retired = true;
+    const end = region.firstPage + region.count;
+    for (let p = region.firstPage; p < end; p++) {
+      if (this.#map.test(p)) continue;
+      this.#map.set(p, p + 1);
+      this.#total--;
+    }
+  }
+
+  #addRegion(region: ManagedBlock, fromCaller: boolean): void {
+    const giveUp = fromCaller ? disown : release;
+    const lead = padTo(region.address, this.pageSize);
+    const count = Math.floor((region.size - lead) / this.pageSize);
+    if (this.#numbered + count > MAX_PAGES) {
+      giveUp(region);
+      throw invalidParam('block', `at most ${MAX_PAGES - this.#numbered} more pages`, count);
+    }
+    let view: Buffer | undefined;
+    if (!this.checked) {
+      const wrapped = tryWrap(region, 0, region.size);
+      if (typeof wrapped === 'number') {
+        giveUp(region);
+        throw wrapError('PageAllocator', wrapped, 0, region.size);
+      }
+      view = wrapped;
+    }
+    const numbered = this.#numbered + count;
+    const map = new Bitmap(numbered);
+    map.words.set(this.#map.words);
+    const length = new Int32Array(numbered);
+    length.set(this.#length);
+    this.#regions.push({
+      ...region,
+      view,
+      arrayBuffer: view?.buffer as ArrayBuffer | undefined,
+      lead,
+      firstPage: this.#numbered,
+      count,
+      addressPage: (region.address + lead) / this.pageSize,
+      retired: false,
+    });
+    this.#map = map;
+    this.#length = length;
+    this.#numbered = numbered;
+    this.#total += count;
+  }
+
+  #regionOf(page: number): PageRegion {
+    const regions = this.#regions;
+    let lo = 0;
+    let hi = regions.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (regions[mid].firstPage <= page) lo = mid;
+      else hi = mid - 1;
+    }
+    return regions[lo];
+  }
+
+  #checkAlive(action: string): void {
+    if (this.#destroyed) throw new AllocError('ERR_NOT_ALLOCATED', `cannot ${action} a page allocator that is destroyed`);
+  }
+}
+
+// Bytes from address up to the next multiple of align (exact: address < 2^53).
+function padTo(address: number, align: number): number {
+  return (align - (address % align)) % align;
+}
