@@ -21,12 +21,15 @@ const make = (lib, kind) => new Function('lib', `
     return Number(process.hrtime.bigint() - t) / n;
   };`)(lib);
 const runs = {};
+// One warm-up, then rounds; "steady" is 200,000 ops in a warm loop, "after gc" the first 20,000 right after gc().
 for (const [name, lib] of Object.entries(variants)) for (const kind of ['arena', 'pool']) runs[`${name} ${kind}`] = make(lib, kind);
 for (const r of Object.values(runs)) r(500000);
 const steady = {}, after = {};
 for (const k of Object.keys(runs)) { steady[k] = []; after[k] = []; }
 for (let round = 0; round < 15; round++) {
-  for (const k of Object.keys(runs)) { steady[k].push(runs[k](200000)); gc(); after[k].push(runs[k](20000)); }
+  // Every other round in reverse order: who runs after whom (and pays for the other's garbage) alternates.
+  const keys = round % 2 === 0 ? Object.keys(runs) : Object.keys(runs).reverse();
+  for (const k of keys) { steady[k].push(runs[k](200000)); gc(); after[k].push(runs[k](20000)); }
 }
 const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
 for (const kind of ['arena', 'pool']) {
