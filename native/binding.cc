@@ -107,6 +107,8 @@ struct EnvState {
   // Set by TeardownScan (process 'exit'): every block's ownership has been decided.
   bool scanned = false;
   napi_ref probe = nullptr;  // a plain object: setting a property on it fails once JS can no longer run
+  napi_ref sentinel = nullptr;
+  char sentinel_byte = 0;
   // Keep a weak reference to each block's ArrayBuffer for TeardownScan (workers:
   // trackOwnership()). Without one, TeardownScan treats every block not freed by
   // then as unprovable: right for the main thread, whose end is the process's.
@@ -284,6 +286,8 @@ void DetachView(napi_env env, Wrapper* view, Cause cause) {
   Settle(env, block, cause);
 }
 
+void ScanOwnership(napi_env env, EnvState* state);
+
 // True once the environment can no longer run JavaScript: Node's FreeEnvironment
 // forbids it before it runs the Buffers' cleanup (which calls their finalizers
 // even when the memory moved to another ArrayBuffer). Setting a property runs no
@@ -321,7 +325,12 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   w->finalized = true;
   if (w->pinned) return;  // run synchronously inside our own detach: the caller settles
   if (w->block == nullptr && w->holds_memory && !w->detached && !owner->scanned && TearingDown(env, owner)) {
-    w->unprovable = true;  // the environment ends without a scan (worker.terminate())
+    // The environment ends without an 'exit' scan (worker.terminate()), and this
+    // is the first of its blocks Node cleans: every other block is still as
+    // JavaScript left it. This one was detached by Node's cleanup or by a move:
+    // it cannot be told, so it is kept.
+    ScanOwnership(env, owner);
+    w->unprovable = true;
   }
   if (w->block != nullptr) {
     DetachView(env, w, Cause::kFinalizer);
@@ -349,9 +358,19 @@ bool DetachPinned(napi_env env, Wrapper* w, napi_value arraybuffer) {
   return ok;
 }
 
-void FinalizeEnvState(napi_env /*env*/, void* data, void* /*hint*/) {
+void FinalizeEnvState(napi_env env, void* data, void* /*hint*/) {
   EnvState* state = static_cast<EnvState*>(data);
   state->ReleaseQuarantine();
+  for (napi_ref* ref :
+       {&state->queue_microtask, &state->drain, &state->alloc_address_ref, &state->probe, &state->sentinel}) {
+    if (*ref != nullptr) napi_delete_reference(env, *ref);
+    *ref = nullptr;
+  }
+  state->alloc_address = nullptr;
+  state->blocks.ForEach([env](Wrapper* block) {
+    if (block->arraybuffer != nullptr) napi_delete_reference(env, block->arraybuffer);
+    block->arraybuffer = nullptr;
+  });
   // Normally every Buffer finalizer has run by now; if Node ran this first,
   // return the memory here and let the late finalizers only delete records.
   state->blocks.ForEach([](Wrapper* block) {
@@ -607,7 +626,11 @@ napi_value ViewDetach(napi_env env, napi_callback_info info) {
 // is detached, or collected without its finalizer having run, cannot be proven
 // ours: its memory is abandoned (blockStats().abandonedBlocks), never returned.
 napi_value TeardownScan(napi_env env, napi_callback_info /*info*/) {
-  EnvState* state = StateOf(env);
+  ScanOwnership(env, StateOf(env));
+  return nullptr;
+}
+
+void ScanOwnership(napi_env env, EnvState* state) {
   state->scanned = true;
   state->blocks.ForEach([env](Wrapper* block) {
     if (block->detached || block->finalized) return;
@@ -619,7 +642,16 @@ napi_value TeardownScan(napi_env env, napi_callback_info /*info*/) {
     }
     if (detached) block->unprovable = true;
   });
-  return nullptr;
+}
+
+// The sentinel: an external ArrayBuffer made at load and never collected, so that
+// Node cleans it at teardown. Where Node cleans Buffers oldest first (22+), its
+// finalizer runs before any block's and scans them all as JavaScript left them.
+void SentinelFinalize(napi_env env, void* /*data*/, void* hint) {
+  EnvState* state = static_cast<EnvState*>(hint);
+  if (state->env_alive && !state->scanned && TearingDown(env, state)) ScanOwnership(env, state);
+  --state->records;
+  state->DeleteIfDone();
 }
 
 napi_value TrackOwnership(napi_env env, napi_callback_info /*info*/) {
@@ -726,6 +758,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     NAPI_THROW_IF_FAILED(env, napi_create_reference(env, scratch, 1, &state->alloc_address_ref), exports);
     exports.Set("allocAddress", Napi::Float64Array::New(env, 1, scratch, 0));
     NAPI_THROW_IF_FAILED(env, napi_create_reference(env, Napi::Object::New(env), 1, &state->probe), exports);
+    napi_value sentinel = nullptr;
+    if (napi_create_external_arraybuffer(env, &state->sentinel_byte, 1, SentinelFinalize, state, &sentinel) ==
+            napi_ok &&
+        napi_create_reference(env, sentinel, 1, &state->sentinel) == napi_ok) {
+      ++state->records;
+    }
   }
 
   DefineRaw(env, exports, "blockAlloc", BlockAlloc);

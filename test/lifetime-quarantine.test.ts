@@ -35,14 +35,14 @@ describe('re-entrant free inside a native Buffer method', () => {
   test('utf8Write(string, {valueOf}) that frees the block does not write into the next one', () => {
     const b = Block.alloc(4096);
     let c: Block | undefined;
-    b.buffer.utf8Write('xyz', {
+    (b.buffer as unknown as { utf8Write(s: string, offset: unknown): number }).utf8Write('xyz', {
       valueOf() {
         b.free();
         c = Block.alloc(4096, { zero: false });
         c.buffer.fill(0);
         return 0;
       },
-    } as unknown as number);
+    });
     expect(c!.buffer.every((x) => x === 0)).toBe(true);
     c!.free();
   });

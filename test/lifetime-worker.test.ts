@@ -53,8 +53,16 @@ test.each([MiB, 32 * MiB])('a %d-byte block moved and posted to the main thread 
   expect(JSON.parse(r.out)).toEqual({ intact: true, aliased: false, live: 0, abandoned: 1, abandonedBytes: size });
 });
 
-test('the same when the worker is terminated: every block it did not free is kept, none returned', () => {
+test('the same when the worker is terminated: the moved block is kept, the others are returned', () => {
   const r = run(32 * MiB, 'terminate');
   expect({ signal: r.signal, status: r.status }).toEqual({ signal: null, status: 0 });
-  expect(JSON.parse(r.out)).toEqual({ intact: true, aliased: false, live: 0, abandoned: 2, abandonedBytes: 32 * MiB + 4096 });
+  // No 'exit' handler runs on terminate(). Node 22+ cleans Buffers oldest first:
+  // sysalloc's sentinel Buffer goes first and sees every block as JavaScript left
+  // it. Node 20 cleans newest first: the first block cleaned cannot be told from
+  // a moved one and is kept in any case; here that is the moved block itself (the
+  // newest), so nothing else is kept.
+  const out = JSON.parse(r.out);
+  expect({ intact: out.intact, aliased: out.aliased, live: out.live }).toEqual({ intact: true, aliased: false, live: 0 });
+  expect(out.abandoned).toBe(1);
+  expect(out.abandonedBytes).toBe(32 * MiB);
 });
