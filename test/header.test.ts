@@ -26,7 +26,12 @@ function compile(lang: 'c' | 'c++', source: string, extra: string[] = []) {
     compiler,
     // -c, not -fsyntax-only: gcc's C front end warns about an unused result only when it generates code.
     ['-x', lang, std, '-c', '-o', os.devNull, '-Wall', '-Wextra', '-Werror', '-pedantic', `-I${path.join(root, 'native', 'include')}`, ...extra, '-'],
-    { input: `#include "sysalloc.h"\n${source}\n`, encoding: 'utf8' },
+    // Without test:asan's preloaded ASan runtime: the compiler is not under test.
+    {
+      input: `#include "sysalloc.h"\n${source}\n`,
+      encoding: 'utf8',
+      env: { ...process.env, LD_PRELOAD: undefined, ASAN_OPTIONS: undefined },
+    },
   );
 }
 

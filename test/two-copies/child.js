@@ -5,7 +5,8 @@
 // of its own, as with two versions of sysalloc nested in node_modules), then
 // allocates through one copy's table and frees, resizes and measures through
 // another's, on the main thread and in workers that load copies of their own at
-// the same moment. Prints one JSON line: what it saw.
+// the same moment (the process's first choice of a shim is made by racing
+// threads). Prints one JSON line: what it saw.
 //
 //   node child.js ADDON CONSUMERS DIR
 
@@ -46,43 +47,51 @@ if (isMainThread) {
   const [addonFile, consumersFile, dir] = process.argv.slice(2);
   const files = ['a', 'b', 'c', 'd'].map((n) => path.join(dir, `sysalloc-${n}.node`));
   for (const f of files) fs.copyFileSync(addonFile, f);
-  const [a, b] = files.slice(0, 2).map(load);
-  const consumers = load(consumersFile);
-  const before = a.shimStats();
-  const result = {
-    tables: [a, b].map((x) => String(x.shimPointers().table)),
-    pointers: [a, b].map((x) => JSON.stringify(x.shimPointers(), (k, v) => (typeof v === 'bigint' ? String(v) : v))),
-    crossAB: cross(consumers, a, b, 1),
-    crossBA: cross(consumers, b, a, 2),
-  };
-  const after = [a.shimStats(), b.shimStats()];
-  result.statsAgree = JSON.stringify(after[0]) === JSON.stringify(after[1]);
-  result.counted = {
-    allocations: after[0].allocations - before.allocations,
-    frees: after[0].frees - before.frees,
-    reallocations: after[0].reallocations - before.reallocations,
-    liveBlocks: after[0].liveBlocks - before.liveBlocks,
-    foreignFrees: after[0].foreignFrees - before.foreignFrees,
-    invalidFrees: after[0].invalidFrees - before.invalidFrees,
-  };
-  // Two workers load copies c and d at the same moment; each crosses blocks
-  // with copy a (loaded here, used from the worker's thread too).
-  let pending = 2;
-  result.workers = [];
+  // First, two workers load copies c and d and ask for the shim while this
+  // thread loads a and b and does the same: the process's first choice is made
+  // by racing threads. Each worker then crosses blocks with copy a.
+  const result = { workers: [] };
+  const done = [];
   for (const file of files.slice(2)) {
     const w = new Worker(__filename, { workerData: { file, a: files[0], consumers: consumersFile } });
-    w.on('message', (m) => {
-      result.workers.push(m);
-      if (--pending === 0) {
-        result.mainTable = String(a.shimPointers().table);
-        process.stdout.write(`${JSON.stringify(result)}\n`);
-      }
-    });
-    w.on('error', (e) => {
+    done.push(
+      new Promise((resolve, reject) => {
+        w.on('message', (m) => {
+          result.workers.push(m);
+          resolve();
+        });
+        w.on('error', reject);
+      }),
+    );
+  }
+  const [a, b] = files.slice(0, 2).map(load);
+  result.tables = [a, b].map((x) => String(x.shimPointers().table));
+  result.pointers = [a, b].map((x) => JSON.stringify(x.shimPointers(), (k, v) => (typeof v === 'bigint' ? String(v) : v)));
+  // The crosses here once the workers are done, so that the counters move by this thread's calls alone.
+  Promise.all(done).then(
+    () => {
+      const consumers = load(consumersFile);
+      const before = a.shimStats();
+      result.crossAB = cross(consumers, a, b, 1);
+      result.crossBA = cross(consumers, b, a, 2);
+      const after = [a.shimStats(), b.shimStats()];
+      result.statsAgree = JSON.stringify(after[0]) === JSON.stringify(after[1]);
+      result.counted = {
+        allocations: after[0].allocations - before.allocations,
+        frees: after[0].frees - before.frees,
+        reallocations: after[0].reallocations - before.reallocations,
+        liveBlocks: after[0].liveBlocks - before.liveBlocks,
+        foreignFrees: after[0].foreignFrees - before.foreignFrees,
+        invalidFrees: after[0].invalidFrees - before.invalidFrees,
+      };
+      result.mainTable = String(a.shimPointers().table);
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    },
+    (e) => {
       process.stderr.write(`worker: ${e.stack}\n`);
       process.exit(1);
-    });
-  }
+    },
+  );
 } else {
   const own = load(workerData.file);
   const table = String(own.shimPointers().table);
