@@ -157,9 +157,11 @@ struct EnvState {
   napi_ref probe = nullptr;  // a plain object: setting a property on it fails once JS can no longer run
   napi_ref sentinel = nullptr;
   char sentinel_byte = 0;
-  // Keep a weak reference to each block's ArrayBuffer for TeardownScan (workers:
-  // trackOwnership()). Without one, TeardownScan treats every block not freed by
-  // then as unprovable: right for the main thread, whose end is the process's.
+  // Keep a weak reference to each block's ArrayBuffer for TeardownScan, and probe
+  // for teardown in finalizers (Node workers: trackOwnership()). Without it,
+  // TeardownScan treats every block not freed by then as unprovable: right for
+  // the main thread, whose end is the process's. Never on Bun or Deno, whose
+  // finalizers may run inside garbage collection, where Node-API calls crash.
   bool track_ownership = false;
   std::vector<Wrapper*> spare;   // deleted records kept for reuse
   // The record being wrapped right now. When Node refuses to wrap (a length over
@@ -372,7 +374,8 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   }
   w->finalized = true;
   if (w->pinned) return;  // run synchronously inside our own detach: the caller settles
-  if (w->block == nullptr && w->holds_memory && !w->detached && !owner->scanned && TearingDown(env, owner)) {
+  if (w->block == nullptr && w->holds_memory && !w->detached && !owner->scanned && owner->track_ownership &&
+      TearingDown(env, owner)) {
     // The environment ends without an 'exit' scan (worker.terminate()), and this
     // is the first of its blocks Node cleans: every other block is still as
     // JavaScript left it. This one was detached by Node's cleanup or by a move:
@@ -697,7 +700,9 @@ void ScanOwnership(napi_env env, EnvState* state) {
 // finalizer runs before any block's and scans them all as JavaScript left them.
 void SentinelFinalize(napi_env env, void* /*data*/, void* hint) {
   EnvState* state = static_cast<EnvState*>(hint);
-  if (state->env_alive && !state->scanned && TearingDown(env, state)) ScanOwnership(env, state);
+  if (state->env_alive && !state->scanned && state->track_ownership && TearingDown(env, state)) {
+    ScanOwnership(env, state);
+  }
   --state->records;
   state->DeleteIfDone();
 }
