@@ -182,6 +182,7 @@ struct EnvState {
   // Bun and Deno do; the runtime's own later call for such a record is then ignored.
   bool sync_finalizer = false;
   bool simulating = false;                 // inside the simulated finalizer call
+  napi_status refuse_wrap = napi_ok;       // testing.refuseWrap(status)
   std::unordered_set<Wrapper*> simulated;  // finalized by the simulation, the runtime's call still to come
   std::unordered_set<Wrapper*> zombies;    // dropped after a simulated finalizer, awaiting the runtime's call
 #endif
@@ -441,8 +442,19 @@ void FinalizeEnvState(napi_env env, void* data, void* /*hint*/) {
 // On failure the record is dropped and the status says why.
 Status Wrap(napi_env env, EnvState* state, Wrapper* record, napi_value* out) {
   state->wrapping = record;
+#ifdef SYSALLOC_TESTING
+  // testing.refuseWrap(status): answer as a runtime that returns this status would.
+  const napi_status wrapped =
+      state->refuse_wrap != napi_ok
+          ? state->refuse_wrap
+          : napi_create_external_buffer(env, record->length, record->data, FinalizeWrapper, record, out);
+  if (state->refuse_wrap == napi_pending_exception) {
+    napi_throw_error(env, nullptr, "simulated exception");
+  }
+#else
   const napi_status wrapped =
       napi_create_external_buffer(env, record->length, record->data, FinalizeWrapper, record, out);
+#endif
   const bool length_refused = state->wrapping == nullptr;
   state->wrapping = nullptr;
   if (wrapped == napi_ok) return kOk;
@@ -852,6 +864,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object testing_exports = testing::Exports(env);
   testing_exports.Set("syncFinalizer", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                         StateOf(info.Env())->sync_finalizer = info[0].ToBoolean().Value();
+                        return info.Env().Undefined();
+                      }));
+  testing_exports.Set("refuseWrap", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                        StateOf(info.Env())->refuse_wrap =
+                            static_cast<napi_status>(info[0].As<Napi::Number>().Int32Value());
                         return info.Env().Undefined();
                       }));
   exports.Set("testing", testing_exports);
