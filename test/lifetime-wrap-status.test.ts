@@ -42,3 +42,20 @@ test.each<[string, number, RegExp]>([
   using again = lib.Block.alloc(4096);
   expect(again.buffer.length).toBe(4096);
 });
+
+test('an Arena whose chunk the runtime will not wrap: ERR_NO_MEMORY naming the cause', () => {
+  const arena = new lib.Arena({ capacity: 4096 });
+  arena.alloc(16);
+  addon.testing.refuseWrap(napi.no_external_buffers_allowed);
+  let error: unknown;
+  try {
+    arena.reset();
+  } catch (e) {
+    error = e;
+  }
+  addon.testing.refuseWrap(0);
+  expect(error).toBeInstanceOf(lib.AllocError);
+  expect((error as Sysalloc.AllocError).code).toBe('ERR_NO_MEMORY');
+  expect((error as Error).message).toMatch(/Arena.reset: the JavaScript runtime could not wrap 4096 bytes at offset 0: .*napi_no_external_buffers_allowed/);
+  arena.destroy();
+});
