@@ -60,7 +60,12 @@ function main() {
     say(`no prebuilt binary loads here (${result.why.replace(/^Error: /, '')}); building from source`);
   }
   const [command, ...args] = nodeGyp();
-  const child = spawnSync(command, [...args, 'rebuild'], {
+  // The headers installed beside this node, when there are some and npm names
+  // none: node-gyp then downloads nothing.
+  const prefix = path.resolve(process.execPath, '..', '..');
+  const nodedir = !process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))
+    ? [`--nodedir=${prefix}`] : [];
+  const child = spawnSync(command, [...args, 'rebuild', ...nodedir], {
     cwd: root,
     stdio: 'inherit',
     shell: process.platform === 'win32' && command === 'node-gyp',

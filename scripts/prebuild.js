@@ -13,7 +13,8 @@
 // are errors (SYSALLOC_WERROR=1). The Linux binaries are bound to old glibc
 // symbol versions (scripts/prebuild/glibc-compat.h) and checked with objdump:
 // this script fails if one needs more than GLIBC_MAX. Missing Debian toolchains
-// are installed with apt-get.
+// are installed with apt-get. The Windows DLL may import only system DLLs and
+// node.exe (a mingw runtime DLL would make Windows say only "module not found").
 'use strict';
 
 const { spawnSync, execFileSync } = require('child_process');
@@ -180,6 +181,8 @@ async function buildWindows() {
     // Only Node-API, and nothing a Windows install lacks: the DLLs it imports.
     const imports = [...execFileSync('x86_64-w64-mingw32-objdump', ['-p', `${dest}.tmp`], { encoding: 'utf8' })
       .matchAll(/DLL Name: (\S+)/g)].map((m) => m[1]);
+    const foreign = imports.filter((dll) => !/^(kernel32|msvcrt|advapi32|user32|shell32|ole32|node)\.(dll|exe)$/i.test(dll));
+    if (foreign.length) throw new Error(`win32-x64: imports ${foreign.join(', ')}, which Windows does not ship`);
     fs.renameSync(`${dest}.tmp`, dest);
     return { target: 'win32-x64', file: dest, glibc: '-', imports };
   } finally {
