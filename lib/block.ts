@@ -16,7 +16,7 @@ const constructing = Symbol('Block.alloc');
 // realm only; a vm context (jest's test environment) has no Symbol.dispose.
 export const disposeSymbol: typeof Symbol.dispose =
   Symbol.dispose ?? (Symbol.for('nodejs.dispose') as typeof Symbol.dispose);
-const { status } = native;
+const { status, allocAddress } = native;
 
 /**
  * One block of memory from the operating system's allocator, aligned as asked
@@ -34,15 +34,19 @@ export class Block {
   #buffer: Buffer;
   #freed = false;
   #address: bigint | undefined;
+  // The address as a number, kept from alloc: free() names the block with it
+  // when its Buffer was detached by someone else (its memory moved).
+  #at: number;
 
   /** @internal Use Block.alloc. */
-  constructor(token: symbol, buffer: Buffer, size: number, align: number) {
+  constructor(token: symbol, buffer: Buffer, size: number, align: number, at: number = 0) {
     if (token !== constructing) {
       throw new AllocError('ERR_INVALID_PARAM', 'Block has no public constructor; use Block.alloc(size, options)');
     }
     this.#buffer = buffer;
     this.size = size;
     this.align = align;
+    this.#at = at;
   }
 
   /**
@@ -66,13 +70,8 @@ export class Block {
       }
     }
     const result = native.blockAlloc(size, align, zero);
-    if (typeof result === 'number') {
-      if (result === status.noMemory) {
-        throw new AllocError('ERR_NO_MEMORY', `the system allocator refused ${size} bytes aligned to ${align}`);
-      }
-      throw new AllocError('ERR_INVALID_PARAM', `size ${size} with align ${align} was refused by the native guard`);
-    }
-    return new Block(constructing, result, size, align);
+    if (typeof result === 'number') throw allocFailure(result, size, align);
+    return new Block(constructing, result, size, align, allocAddress[0]);
   }
 
   /** The memory itself, zero-copy. After free(): a detached Buffer of length 0. */
@@ -97,12 +96,17 @@ export class Block {
   }
 
   /**
-   * Returns the memory now and detaches the buffer: every view of it reads
-   * length 0 from here on. Throws ERR_NOT_ALLOCATED when already freed.
+   * Ends the block and detaches the buffer: every view of it reads length 0 from
+   * here on. The memory is not handed to another allocation before the
+   * JavaScript that called free() has returned to the event loop (the
+   * quarantine; README "Lifetime"). If the memory was moved to another
+   * ArrayBuffer (`transfer()`, a byte stream), free() ends this Block only; the
+   * memory is released when that ArrayBuffer is collected. Throws
+   * ERR_NOT_ALLOCATED when already freed.
    */
   free(): void {
     if (this.#freed) throw this.#notAllocated('free');
-    const result = native.blockFree(this.#buffer);
+    const result = native.blockFree(this.#buffer, this.#at);
     if (result !== status.ok) throw this.#notAllocated('free');
     this.#freed = true;
   }
@@ -117,5 +121,21 @@ export class Block {
       'ERR_NOT_ALLOCATED',
       `cannot ${action} a block that is already freed (size ${this.size}, align ${this.align})`,
     );
+  }
+}
+
+/** The AllocError for a failed native blockAlloc. */
+function allocFailure(result: number, size: number, align: number): AllocError {
+  switch (result) {
+    case status.noMemory:
+      return new AllocError('ERR_NO_MEMORY', `the system allocator refused ${size} bytes aligned to ${align}`);
+    case status.runtimeThrew:
+    case status.runtimeRefused:
+      return new AllocError(
+        'ERR_NO_MEMORY',
+        `the JavaScript runtime could not make a Buffer over ${size} bytes aligned to ${align}: ${native.lastError()}`,
+      );
+    default:
+      return new AllocError('ERR_INVALID_PARAM', `size ${size} with align ${align} was refused by the native guard`);
   }
 }

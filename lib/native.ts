@@ -7,6 +7,10 @@ export interface NativeStatus {
   readonly invalidParam: 1;
   readonly noMemory: 2;
   readonly notAllocated: 3;
+  /** The runtime threw while making the Buffer; lastError() has its message. */
+  readonly runtimeThrew: 4;
+  /** The runtime returned another Node-API failure; lastError() says which. */
+  readonly runtimeRefused: 5;
 }
 
 export type SourceName = 'posix_memalign' | 'mmap' | '_aligned_malloc' | 'VirtualAlloc';
@@ -17,6 +21,16 @@ export interface NativeBlockStats {
   cachedBlocks: number;
   cachedBytes: number;
   cacheHits: number;
+  /** Blocks freed from JavaScript whose memory is held until the current synchronous run ends (the quarantine). */
+  quarantinedBlocks: number;
+  quarantinedBytes: number;
+  /**
+   * Blocks whose memory had moved to another ArrayBuffer (that may live on in
+   * another thread) when their environment ended: kept for the life of the
+   * process, never returned. Not counted in liveBlocks.
+   */
+  abandonedBlocks: number;
+  abandonedBytes: number;
   osAllocations: Record<SourceName, number>;
   osReleases: Record<SourceName, number>;
 }
@@ -52,16 +66,32 @@ export interface NativeAddon {
   /** A zero-copy external Buffer over a new block, or a status when none could be made. */
   blockAlloc(size: number, align: number, zero: boolean): Buffer | number;
   /**
-   * Detaches the Buffer blockAlloc returned; a status. The memory is returned at
-   * once, or when the last view of the block is detached or collected.
+   * Detaches the Buffer blockAlloc returned; a status. The memory goes to the
+   * quarantine, or waits for the last view of the block to be detached or
+   * collected. When the Buffer was detached by someone else (its memory moved to
+   * another ArrayBuffer), ends the block and leaves the memory to the new owner;
+   * `address` is allocAddress[0] as read right after blockAlloc.
    */
-  blockFree(buffer: Uint8Array): number;
+  blockFree(buffer: Uint8Array, address?: number): number;
+  /** allocAddress[0]: the address of the block blockAlloc returned last. */
+  readonly allocAddress: Float64Array;
+  /** Releases the quarantine now (the microtask armed at the first free of a turn does it otherwise). */
+  drainQuarantine(): void;
+  /** Why the last runtimeThrew or runtimeRefused status. */
+  lastError(): string;
+  /** The quarantine's bounds: at most this many blocks and bytes are held; the oldest goes first. */
+  readonly quarantineBlocks: number;
+  readonly quarantineBytes: number;
   /**
    * A Buffer of its own over [offset, offset + length) of a live block, which
    * viewDetach can detach alone and which keeps the block's memory until then;
    * or a status. One view at a time per address.
    */
   viewWrap(block: Uint8Array, offset: number, length: number): Buffer | number;
+  /** Marks, at process 'exit', the blocks whose memory cannot be proven this environment's. */
+  teardownScan(): void;
+  /** Keeps a weak reference per block so that teardownScan can tell which are still this environment's (workers). */
+  trackOwnership(): void;
   /** Detaches a Buffer viewWrap returned; a status. */
   viewDetach(view: Uint8Array): number;
   /** The address of the first byte, or undefined for anything but an ArrayBuffer or a view. */
@@ -80,3 +110,13 @@ export interface NativeAddon {
 }
 
 export const native: NativeAddon = bindings('sysalloc');
+
+// The last JavaScript an environment (main thread or worker) runs before Node
+// calls every Buffer's finalizer: decide there which blocks' memory moved away.
+// A worker's end is not the process's: there, keep what it takes to tell the
+// blocks still this worker's from those moved away (a weak reference each).
+if (typeof process === 'object' && process !== null && typeof process.once === 'function') {
+  process.once('exit', () => native.teardownScan());
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+if (!(require('worker_threads') as typeof import('worker_threads')).isMainThread) native.trackOwnership();

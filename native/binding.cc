@@ -8,6 +8,11 @@
 #include <napi.h>
 
 #include <cmath>
+#include <deque>
+#ifdef SYSALLOC_TESTING
+#include <unordered_set>
+#endif
+#include <string>
 #include <vector>
 
 #include "address_table.h"
@@ -82,8 +87,26 @@ Napi::Object Exports(Napi::Env env);
 namespace sysalloc {
 namespace {
 
-// Mirrored by lib/native.ts.
-enum Status : int32_t { kOk = 0, kInvalidParam = 1, kNoMemory = 2, kNotAllocated = 3 };
+// Mirrored by lib/native.ts. kRuntimeThrew: the runtime threw while making the
+// Buffer (its message is kept for lastError()); kRuntimeRefused: it returned
+// another Node-API failure (the status is kept for lastError()).
+enum Status : int32_t {
+  kOk = 0,
+  kInvalidParam = 1,
+  kNoMemory = 2,
+  kNotAllocated = 3,
+  kRuntimeThrew = 4,
+  kRuntimeRefused = 5,
+};
+
+// The quarantine: memory freed from JavaScript is neither reused nor unmapped
+// until the JavaScript that freed it has returned to the event loop (a microtask
+// armed at the first free of a turn drains it), because a native function of the
+// runtime (Buffer.prototype.fill, utf8Write, ...) may hold the data pointer
+// while the JavaScript it calls back frees the block. A synchronous run that
+// frees more than this evicts the oldest first (docs/design.md).
+constexpr size_t kQuarantineBlocks = 16;
+constexpr size_t kQuarantineBytes = size_t{64} << 20;
 
 // The largest alignment accepted: 2^32, the size of the largest Buffer.
 constexpr double kMaxAlign = 4294967296.0;
@@ -107,6 +130,18 @@ struct Wrapper {
   bool detached;        // freed from JavaScript: the Buffer reads length 0
   bool finalized;       // Node has run the Buffer's finalizer
   bool holds_memory;    // for a block: the region is not yet returned
+  // Inside napi_detach_arraybuffer on this record's Buffer. Bun and Deno run the
+  // finalizer synchronously there, Node later from an immediate: while pinned,
+  // the finalizer only marks the record and the detaching call settles it.
+  bool pinned;
+  // For a block: its ArrayBuffer was detached by someone else (transfer(), a byte
+  // stream) and free() ended the Block; the memory belongs to the new
+  // ArrayBuffer and returns when its finalizer runs.
+  bool moved;
+  // For a block: its memory cannot be proven ours when the environment ends (see
+  // TeardownScan), so it is abandoned rather than returned.
+  bool unprovable;
+  napi_ref arraybuffer;  // for a block: weak reference to its ArrayBuffer
 };
 
 // Per environment (main thread, each worker). Outlives the environment until the
@@ -116,11 +151,38 @@ struct EnvState {
   AddressTable<Wrapper> views;   // views not yet detached or collected, by address
   size_t records = 0;            // Wrappers not yet deleted
   bool env_alive = true;
+  napi_env env = nullptr;
+  // Set by TeardownScan (process 'exit'): every block's ownership has been decided.
+  bool scanned = false;
+  napi_ref probe = nullptr;  // a plain object: setting a property on it fails once JS can no longer run
+  napi_ref sentinel = nullptr;
+  char sentinel_byte = 0;
+  // Keep a weak reference to each block's ArrayBuffer for TeardownScan (workers:
+  // trackOwnership()). Without one, TeardownScan treats every block not freed by
+  // then as unprovable: right for the main thread, whose end is the process's.
+  bool track_ownership = false;
   std::vector<Wrapper*> spare;   // deleted records kept for reuse
   // The record being wrapped right now. When Node refuses to wrap (a length over
   // its Buffer limit), it calls the finalizer at once, before
   // napi_create_external_buffer returns; the caller then owns the cleanup.
   Wrapper* wrapping = nullptr;
+
+  std::deque<os::Region> quarantine;  // oldest first
+  size_t quarantine_bytes = 0;
+  bool drain_armed = false;
+  napi_ref queue_microtask = nullptr;  // globalThis.queueMicrotask
+  napi_ref drain = nullptr;            // DrainQuarantine as a function
+  double* alloc_address = nullptr;     // allocAddress[0]: the address of the last block allocated
+  napi_ref alloc_address_ref = nullptr;
+  std::string last_error;              // why the last kRuntimeThrew / kRuntimeRefused
+#ifdef SYSALLOC_TESTING
+  // testing.syncFinalizer(true): every detach also runs the finalizer inside it, as
+  // Bun and Deno do; the runtime's own later call for such a record is then ignored.
+  bool sync_finalizer = false;
+  bool simulating = false;                 // inside the simulated finalizer call
+  std::unordered_set<Wrapper*> simulated;  // finalized by the simulation, the runtime's call still to come
+  std::unordered_set<Wrapper*> zombies;    // dropped after a simulated finalizer, awaiting the runtime's call
+#endif
 
   static constexpr size_t kSpareRecords = 1024;
 
@@ -138,6 +200,16 @@ struct EnvState {
   }
 
   void DropRecord(Wrapper* w) {
+    if (w->arraybuffer != nullptr) {
+      if (env_alive) napi_delete_reference(env, w->arraybuffer);
+      w->arraybuffer = nullptr;
+    }
+#ifdef SYSALLOC_TESTING
+    if (simulated.erase(w) != 0) {
+      zombies.insert(w);  // still counted in records: the runtime's finalizer will name it
+      return;
+    }
+#endif
     --records;
     if (env_alive && spare.size() < kSpareRecords) {
       spare.push_back(w);
@@ -150,6 +222,14 @@ struct EnvState {
     if (env_alive || records != 0) return;
     for (Wrapper* w : spare) delete w;
     delete this;
+  }
+
+  void ReleaseQuarantine() {
+    while (!quarantine.empty()) {
+      blocks::ReleaseRetired(quarantine.front());
+      quarantine.pop_front();
+    }
+    quarantine_bytes = 0;
   }
 };
 
@@ -171,51 +251,183 @@ void AdjustExternal(napi_env env, int64_t delta) {
   napi_adjust_external_memory(env, delta, &total);
 }
 
+napi_value DrainQuarantine(napi_env env, napi_callback_info /*info*/) {
+  EnvState* state = StateOf(env);
+  if (state != nullptr) {
+    state->drain_armed = false;
+    state->ReleaseQuarantine();
+  }
+  return nullptr;
+}
+
+// Queues DrainQuarantine as a microtask, once per turn. Microtasks run only once
+// the JavaScript stack is empty, never inside a native call that called back into
+// JavaScript (test/lifetime-quarantine.test.ts measures it). If the runtime refuses
+// (an environment shutting down), the next free tries again.
+void ArmDrain(napi_env env, EnvState* state) {
+  if (state->drain_armed || state->queue_microtask == nullptr) return;
+  napi_value queue = nullptr;
+  napi_value drain = nullptr;
+  napi_value global = nullptr;
+  napi_value ignored = nullptr;
+  if (napi_get_reference_value(env, state->queue_microtask, &queue) != napi_ok || queue == nullptr ||
+      napi_get_reference_value(env, state->drain, &drain) != napi_ok || drain == nullptr ||
+      napi_get_global(env, &global) != napi_ok) {
+    return;
+  }
+  if (napi_call_function(env, global, queue, 1, &drain, &ignored) == napi_ok) {
+    state->drain_armed = true;
+  } else {
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+  }
+}
+
+// Memory freed by a call from JavaScript: quarantined (see kQuarantineBlocks).
+void Quarantine(napi_env env, EnvState* state, const os::Region& region) {
+  blocks::Retire(region);
+  while (!state->quarantine.empty() && (state->quarantine.size() >= kQuarantineBlocks ||
+                                        state->quarantine_bytes + region.size > kQuarantineBytes)) {
+    state->quarantine_bytes -= state->quarantine.front().size;
+    blocks::ReleaseRetired(state->quarantine.front());
+    state->quarantine.pop_front();
+  }
+  state->quarantine.push_back(region);
+  state->quarantine_bytes += region.size;
+  ArmDrain(env, state);
+}
+
+// Why a block's memory is being returned: a call from JavaScript (free, a view's
+// detach) may run inside a native frame that holds the pointer, so its memory is
+// quarantined; a finalizer (the Buffer is unreachable) returns it at once.
+enum class Cause { kJavaScript, kFinalizer };
+
 // Returns a block's memory once nothing can reach it, and deletes its record
-// once its finalizer has run and no view refers to it.
-void Settle(napi_env env, Wrapper* block) {
+// once its finalizer has run and no view refers to it. Does nothing while a
+// detach of the block's own Buffer is under way (pinned): that call settles it.
+void Settle(napi_env env, Wrapper* block, Cause cause) {
+  if (block->pinned) return;
   EnvState* owner = block->owner;
   if (block->holds_memory && (block->detached || block->finalized) && block->views == 0) {
     block->holds_memory = false;
     owner->blocks.Erase(block->region.ptr);
     AdjustExternal(owner->env_alive ? env : nullptr, -HiddenBytes(block->region));
-    blocks::Release(block->region);
+    if (block->unprovable) {
+      blocks::Abandon(block->region);
+    } else if (cause == Cause::kJavaScript && owner->env_alive) {
+      Quarantine(env, owner, block->region);
+    } else {
+      blocks::Release(block->region);
+    }
   }
   if (block->finalized && block->views == 0) owner->DropRecord(block);
 }
 
-void DetachView(napi_env env, Wrapper* view) {
+void DetachView(napi_env env, Wrapper* view, Cause cause) {
+  if (view->detached) return;
   view->detached = true;
   view->owner->views.Erase(view->data);
   Wrapper* block = view->block;
   --block->views;
-  Settle(env, block);
+  Settle(env, block, cause);
+}
+
+void ScanOwnership(napi_env env, EnvState* state);
+
+// True once the environment can no longer run JavaScript: Node's FreeEnvironment
+// forbids it before it runs the Buffers' cleanup (which calls their finalizers
+// even when the memory moved to another ArrayBuffer). Setting a property runs no
+// JavaScript (the probe is a plain object) but Node-API refuses it then.
+bool TearingDown(napi_env env, EnvState* state) {
+  napi_value probe = nullptr;
+  napi_value value = nullptr;
+  if (state->probe == nullptr || napi_get_reference_value(env, state->probe, &probe) != napi_ok || probe == nullptr ||
+      napi_get_boolean(env, true, &value) != napi_ok) {
+    return true;
+  }
+  if (napi_set_named_property(env, probe, "alive", value) == napi_ok) return false;
+  bool pending = false;
+  napi_value ignored;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+  return true;
 }
 
 void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   Wrapper* w = static_cast<Wrapper*>(hint);
   EnvState* owner = w->owner;
+#ifdef SYSALLOC_TESTING
+  if (owner->zombies.erase(w) != 0) {
+    --owner->records;
+    delete w;
+    owner->DeleteIfDone();
+    return;
+  }
+  if (!owner->simulating && owner->simulated.erase(w) != 0) return;
+#endif
   if (w == owner->wrapping) {
     owner->wrapping = nullptr;  // tells the wrapping call that Node refused the length
     return;
   }
+  w->finalized = true;
+  if (w->pinned) return;  // run synchronously inside our own detach: the caller settles
+  if (w->block == nullptr && w->holds_memory && !w->detached && !owner->scanned && TearingDown(env, owner)) {
+    // The environment ends without an 'exit' scan (worker.terminate()), and this
+    // is the first of its blocks Node cleans: every other block is still as
+    // JavaScript left it. This one was detached by Node's cleanup or by a move:
+    // it cannot be told, so it is kept.
+    ScanOwnership(env, owner);
+    w->unprovable = true;
+  }
   if (w->block != nullptr) {
-    if (!w->detached) DetachView(env, w);
+    DetachView(env, w, Cause::kFinalizer);
     owner->DropRecord(w);
   } else {
-    w->finalized = true;
-    Settle(env, w);
+    Settle(env, w, Cause::kFinalizer);
   }
   owner->DeleteIfDone();
 }
 
-void FinalizeEnvState(napi_env /*env*/, void* data, void* /*hint*/) {
+// Detaches the ArrayBuffer of w's own Buffer, whichever way the runtime runs the
+// finalizer: later (Node), or synchronously inside the detach (Bun, Deno).
+bool DetachPinned(napi_env env, Wrapper* w, napi_value arraybuffer) {
+  w->pinned = true;
+  const bool ok = napi_detach_arraybuffer(env, arraybuffer) == napi_ok;
+#ifdef SYSALLOC_TESTING
+  if (ok && w->owner->sync_finalizer && !w->finalized) {
+    w->owner->simulated.insert(w);
+    w->owner->simulating = true;
+    FinalizeWrapper(env, nullptr, w);
+    w->owner->simulating = false;
+  }
+#endif
+  w->pinned = false;
+  return ok;
+}
+
+void FinalizeEnvState(napi_env env, void* data, void* /*hint*/) {
   EnvState* state = static_cast<EnvState*>(data);
+  state->ReleaseQuarantine();
+  for (napi_ref* ref :
+       {&state->queue_microtask, &state->drain, &state->alloc_address_ref, &state->probe, &state->sentinel}) {
+    if (*ref != nullptr) napi_delete_reference(env, *ref);
+    *ref = nullptr;
+  }
+  state->alloc_address = nullptr;
+  state->blocks.ForEach([env](Wrapper* block) {
+    if (block->arraybuffer != nullptr) napi_delete_reference(env, block->arraybuffer);
+    block->arraybuffer = nullptr;
+  });
   // Normally every Buffer finalizer has run by now; if Node ran this first,
   // return the memory here and let the late finalizers only delete records.
   state->blocks.ForEach([](Wrapper* block) {
     block->holds_memory = false;
-    blocks::Release(block->region);
+    if (block->unprovable) {
+      blocks::Abandon(block->region);
+    } else {
+      blocks::Release(block->region);
+    }
   });
   state->blocks.Clear();
   state->env_alive = false;
@@ -233,11 +445,33 @@ Status Wrap(napi_env env, EnvState* state, Wrapper* record, napi_value* out) {
   if (wrapped == napi_ok) return kOk;
   state->DropRecord(record);
   bool pending = false;
+  napi_value exception = nullptr;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    napi_value ignored;
-    napi_get_and_clear_last_exception(env, &ignored);
+    napi_get_and_clear_last_exception(env, &exception);
   }
-  return length_refused ? kInvalidParam : kNoMemory;
+  if (length_refused) return kInvalidParam;
+  if (wrapped == napi_pending_exception || exception != nullptr) {
+    state->last_error = "the runtime threw";
+    napi_value message_value = nullptr;
+    napi_value as_string = nullptr;
+    char message[256];
+    size_t length = 0;
+    if (exception != nullptr && napi_get_named_property(env, exception, "message", &message_value) == napi_ok &&
+        napi_coerce_to_string(env, message_value, &as_string) == napi_ok &&
+        napi_get_value_string_utf8(env, as_string, message, sizeof message, &length) == napi_ok) {
+      state->last_error += ": ";
+      state->last_error.append(message, length);
+    }
+    bool still = false;
+    if (napi_is_exception_pending(env, &still) == napi_ok && still) {
+      napi_get_and_clear_last_exception(env, &exception);
+    }
+    return kRuntimeThrew;
+  }
+  state->last_error = wrapped == napi_no_external_buffers_allowed
+                          ? "the runtime does not allow external buffers (napi_no_external_buffers_allowed)"
+                          : "Node-API status " + std::to_string(static_cast<int>(wrapped));
+  return kRuntimeRefused;
 }
 
 // A view's ArrayBuffer carries this tag: a view over a whole block spans the same
@@ -317,7 +551,7 @@ napi_value BlockAlloc(napi_env env, napi_callback_info info) {
   if (!blocks::Allocate(size, align, zero, &region)) return StatusValue(env, kNoMemory);
 
   EnvState* state = StateOf(env);
-  Wrapper* block = state->NewRecord(Wrapper{state, nullptr, region, region.ptr, size, 0, false, false, true});
+  Wrapper* block = state->NewRecord(Wrapper{state, nullptr, region, region.ptr, size, 0, false, false, true, false, false, false, nullptr});
   napi_value buffer;
   const Status status = Wrap(env, state, block, &buffer);
   if (status != kOk) {
@@ -325,25 +559,60 @@ napi_value BlockAlloc(napi_env env, napi_callback_info info) {
     return StatusValue(env, status);
   }
   state->blocks.Insert(region.ptr, block);
+  napi_value arraybuffer = nullptr;
+  if (state->track_ownership &&
+      napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &arraybuffer, nullptr) == napi_ok) {
+    napi_create_reference(env, arraybuffer, 0, &block->arraybuffer);
+  }
   AdjustExternal(env, HiddenBytes(region));
+  *state->alloc_address = static_cast<double>(reinterpret_cast<uintptr_t>(region.ptr));
   return buffer;
 }
 
-// free(buffer) -> Status. Accepts only the very Buffer alloc returned (or another
-// whole-length Uint8Array over the same memory), detaches it so every view reads
-// length 0, and returns the memory now (or, while views made by viewWrap are
-// still attached, when the last of them goes).
+// A Block whose Buffer someone else detached (its memory moved to another
+// ArrayBuffer): the block at `address` that is live, not freed by us and not
+// yet ended, if value is a Uint8Array over a detached ArrayBuffer.
+Wrapper* FindMovedBlock(napi_env env, EnvState* state, napi_value value, napi_value address_value) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value arraybuffer = nullptr;
+  bool detached = false;
+  double address = 0;
+  if (address_value == nullptr ||
+      napi_get_typedarray_info(env, value, &type, &length, &data, &arraybuffer, nullptr) != napi_ok ||
+      type != napi_uint8_array || napi_is_detached_arraybuffer(env, arraybuffer, &detached) != napi_ok ||
+      !detached || napi_get_value_double(env, address_value, &address) != napi_ok || !(address >= 1)) {
+    return nullptr;
+  }
+  Wrapper* block = state->blocks.Find(reinterpret_cast<void*>(static_cast<uintptr_t>(address)));
+  if (block == nullptr || block->detached || block->moved) return nullptr;
+  return block;
+}
+
+// free(buffer, address) -> Status. Accepts only the very Buffer alloc returned
+// (or another whole-length Uint8Array over the same memory), detaches it so every
+// view reads length 0, and returns the memory after the quarantine (or, while
+// views made by viewWrap are still attached, when the last of them goes).
+// When the Buffer was detached by someone else (its memory moved to another
+// ArrayBuffer), ends the block without touching the memory: the new owner's
+// finalizer returns it. `address` is what allocAddress said at alloc.
 napi_value BlockFree(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value arg = nullptr;
-  napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr);
+  size_t argc = 2;
+  napi_value argv[2] = {nullptr, nullptr};
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   EnvState* state = StateOf(env);
   Spanned span;
-  Wrapper* block = argc < 1 ? nullptr : FindBlock(env, state, arg, &span);
-  if (block == nullptr) return StatusValue(env, kNotAllocated);
-  if (napi_detach_arraybuffer(env, span.arraybuffer) != napi_ok) return StatusValue(env, kNotAllocated);
+  Wrapper* block = argc < 1 ? nullptr : FindBlock(env, state, argv[0], &span);
+  if (block == nullptr) {
+    Wrapper* moved = argc < 2 ? nullptr : FindMovedBlock(env, state, argv[0], argv[1]);
+    if (moved == nullptr) return StatusValue(env, kNotAllocated);
+    moved->moved = true;
+    return StatusValue(env, kOk);
+  }
+  if (!DetachPinned(env, block, span.arraybuffer)) return StatusValue(env, kNotAllocated);
   block->detached = true;
-  Settle(env, block);
+  Settle(env, block, Cause::kJavaScript);
   return StatusValue(env, kOk);
 }
 
@@ -369,7 +638,7 @@ napi_value ViewWrap(napi_env env, napi_callback_info info) {
   void* data = static_cast<char*>(block->data) + static_cast<size_t>(offset_arg);
   if (state->views.Find(data) != nullptr) return StatusValue(env, kInvalidParam);
   Wrapper* view = state->NewRecord(
-      Wrapper{state, block, os::Region{}, data, static_cast<size_t>(length_arg), 0, false, false, false});
+      Wrapper{state, block, os::Region{}, data, static_cast<size_t>(length_arg), 0, false, false, false, false, false, false, nullptr});
   napi_value buffer;
   const Status status = Wrap(env, state, view, &buffer);
   if (status != kOk) return StatusValue(env, status);
@@ -390,9 +659,57 @@ napi_value ViewDetach(napi_env env, napi_callback_info info) {
   Spanned span;
   Wrapper* view = argc < 1 ? nullptr : FindView(env, state, arg, &span);
   if (view == nullptr) return StatusValue(env, kNotAllocated);
-  if (napi_detach_arraybuffer(env, span.arraybuffer) != napi_ok) return StatusValue(env, kNotAllocated);
-  DetachView(env, view);
+  if (!DetachPinned(env, view, span.arraybuffer)) return StatusValue(env, kNotAllocated);
+  DetachView(env, view, Cause::kJavaScript);
+  if (view->finalized) {  // the runtime ran the finalizer inside the detach
+    state->DropRecord(view);
+  }
   return StatusValue(env, kOk);
+}
+
+// teardownScan(): called from process 'exit', the last JavaScript an environment
+// runs before Node tears it down and calls every Buffer's finalizer, even those
+// whose memory moved to another ArrayBuffer (transfer(), a byte stream) that may
+// have been posted to another thread. A block not freed by us whose ArrayBuffer
+// is detached, or collected without its finalizer having run, cannot be proven
+// ours: its memory is abandoned (blockStats().abandonedBlocks), never returned.
+napi_value TeardownScan(napi_env env, napi_callback_info /*info*/) {
+  ScanOwnership(env, StateOf(env));
+  return nullptr;
+}
+
+void ScanOwnership(napi_env env, EnvState* state) {
+  state->scanned = true;
+  state->blocks.ForEach([env](Wrapper* block) {
+    if (block->detached || block->finalized) return;
+    napi_value arraybuffer = nullptr;
+    bool detached = true;
+    if (block->arraybuffer != nullptr && napi_get_reference_value(env, block->arraybuffer, &arraybuffer) == napi_ok &&
+        arraybuffer != nullptr && napi_is_detached_arraybuffer(env, arraybuffer, &detached) != napi_ok) {
+      detached = true;
+    }
+    if (detached) block->unprovable = true;
+  });
+}
+
+// The sentinel: an external ArrayBuffer made at load and never collected, so that
+// Node cleans it at teardown. Where Node cleans Buffers oldest first (22+), its
+// finalizer runs before any block's and scans them all as JavaScript left them.
+void SentinelFinalize(napi_env env, void* /*data*/, void* hint) {
+  EnvState* state = static_cast<EnvState*>(hint);
+  if (state->env_alive && !state->scanned && TearingDown(env, state)) ScanOwnership(env, state);
+  --state->records;
+  state->DeleteIfDone();
+}
+
+napi_value TrackOwnership(napi_env env, napi_callback_info /*info*/) {
+  StateOf(env)->track_ownership = true;
+  return nullptr;
+}
+
+// lastError() -> string: why the last kRuntimeThrew or kRuntimeRefused.
+Napi::Value LastError(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), StateOf(info.Env())->last_error);
 }
 
 // addressOf(ArrayBuffer | ArrayBufferView) -> bigint, or undefined for anything else.
@@ -428,6 +745,10 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("cachedBlocks", static_cast<double>(s.cached_blocks));
   out.Set("cachedBytes", static_cast<double>(s.cached_bytes));
   out.Set("cacheHits", static_cast<double>(s.cache_hits));
+  out.Set("quarantinedBlocks", static_cast<double>(s.quarantined_blocks));
+  out.Set("quarantinedBytes", static_cast<double>(s.quarantined_bytes));
+  out.Set("abandonedBlocks", static_cast<double>(s.abandoned_blocks));
+  out.Set("abandonedBytes", static_cast<double>(s.abandoned_bytes));
   Napi::Object allocations = Napi::Object::New(env);
   Napi::Object releases = Napi::Object::New(env);
   for (int i = 0; i < os::kSourceCount; ++i) {
@@ -459,18 +780,54 @@ void DefineRaw(Napi::Env env, Napi::Object exports, const char* name, napi_callb
   exports.Set(name, Napi::Value(env, fn));
 }
 
+// Drains the quarantine now (tests and benchmarks; the microtask does it otherwise).
+Napi::Value DrainNow(const Napi::CallbackInfo& info) {
+  StateOf(info.Env())->ReleaseQuarantine();
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  NAPI_THROW_IF_FAILED(env, napi_set_instance_data(env, new EnvState(), FinalizeEnvState, nullptr),
-                       exports);
+  EnvState* state = new EnvState();
+  state->env = env;
+  NAPI_THROW_IF_FAILED(env, napi_set_instance_data(env, state, FinalizeEnvState, nullptr), exports);
+  {
+    Napi::Value queue = env.Global().Get("queueMicrotask");
+    if (queue.IsFunction()) {
+      napi_value drain;
+      NAPI_THROW_IF_FAILED(env, napi_create_function(env, "drainQuarantine", NAPI_AUTO_LENGTH, DrainQuarantine,
+                                                      nullptr, &drain),
+                           exports);
+      NAPI_THROW_IF_FAILED(env, napi_create_reference(env, queue, 1, &state->queue_microtask), exports);
+      NAPI_THROW_IF_FAILED(env, napi_create_reference(env, drain, 1, &state->drain), exports);
+    }
+    Napi::ArrayBuffer scratch = Napi::ArrayBuffer::New(env, sizeof(double));
+    state->alloc_address = static_cast<double*>(scratch.Data());
+    *state->alloc_address = 0;
+    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, scratch, 1, &state->alloc_address_ref), exports);
+    exports.Set("allocAddress", Napi::Float64Array::New(env, 1, scratch, 0));
+    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, Napi::Object::New(env), 1, &state->probe), exports);
+    napi_value sentinel = nullptr;
+    if (napi_create_external_arraybuffer(env, &state->sentinel_byte, 1, SentinelFinalize, state, &sentinel) ==
+            napi_ok &&
+        napi_create_reference(env, sentinel, 1, &state->sentinel) == napi_ok) {
+      ++state->records;
+    }
+  }
 
   DefineRaw(env, exports, "blockAlloc", BlockAlloc);
   DefineRaw(env, exports, "blockFree", BlockFree);
   DefineRaw(env, exports, "viewWrap", ViewWrap);
   DefineRaw(env, exports, "viewDetach", ViewDetach);
+  DefineRaw(env, exports, "teardownScan", TeardownScan);
+  DefineRaw(env, exports, "trackOwnership", TrackOwnership);
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("sourceFor", Napi::Function::New(env, SourceFor, "sourceFor"));
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
   exports.Set("trimCache", Napi::Function::New(env, TrimCache, "trimCache"));
+  exports.Set("drainQuarantine", Napi::Function::New(env, DrainNow, "drainQuarantine"));
+  exports.Set("lastError", Napi::Function::New(env, LastError, "lastError"));
+  exports.Set("quarantineBlocks", static_cast<double>(kQuarantineBlocks));
+  exports.Set("quarantineBytes", static_cast<double>(kQuarantineBytes));
   exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
   exports.Set("shimPointers", Napi::Function::New(env, shim_binding::ShimPointers, "shimPointers"));
   exports.Set("shimStats", Napi::Function::New(env, shim_binding::ShimStats, "shimStats"));
@@ -483,9 +840,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   status.Set("invalidParam", static_cast<double>(kInvalidParam));
   status.Set("noMemory", static_cast<double>(kNoMemory));
   status.Set("notAllocated", static_cast<double>(kNotAllocated));
+  status.Set("runtimeThrew", static_cast<double>(kRuntimeThrew));
+  status.Set("runtimeRefused", static_cast<double>(kRuntimeRefused));
   exports.Set("status", status);
 #ifdef SYSALLOC_TESTING
-  exports.Set("testing", testing::Exports(env));
+  Napi::Object testing_exports = testing::Exports(env);
+  testing_exports.Set("syncFinalizer", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                        StateOf(info.Env())->sync_finalizer = info[0].ToBoolean().Value();
+                        return info.Env().Undefined();
+                      }));
+  exports.Set("testing", testing_exports);
 #endif
   return exports;
 }

@@ -15,6 +15,10 @@ std::atomic<uint64_t> live_bytes{0};
 std::atomic<uint64_t> os_allocations[os::kSourceCount];
 std::atomic<uint64_t> os_releases[os::kSourceCount];
 std::atomic<uint64_t> cache_hits{0};
+std::atomic<uint64_t> quarantined_blocks{0};
+std::atomic<uint64_t> quarantined_bytes{0};
+std::atomic<uint64_t> abandoned_blocks{0};
+std::atomic<uint64_t> abandoned_bytes{0};
 
 // Regions the OS mapped for us (mmap, VirtualAlloc) cost page faults and zeroing
 // on every fresh use; keeping a few released ones mapped makes a steady stream of
@@ -135,6 +139,26 @@ void Release(const os::Region& region) {
   if (!Cache().Put(region)) RegionCache::ReleaseToOs(region);
 }
 
+void Retire(const os::Region& region) {
+  live_blocks.fetch_sub(1, std::memory_order_relaxed);
+  live_bytes.fetch_sub(region.size, std::memory_order_relaxed);
+  quarantined_blocks.fetch_add(1, std::memory_order_relaxed);
+  quarantined_bytes.fetch_add(region.size, std::memory_order_relaxed);
+}
+
+void ReleaseRetired(const os::Region& region) {
+  quarantined_blocks.fetch_sub(1, std::memory_order_relaxed);
+  quarantined_bytes.fetch_sub(region.size, std::memory_order_relaxed);
+  if (!Cache().Put(region)) RegionCache::ReleaseToOs(region);
+}
+
+void Abandon(const os::Region& region) {
+  live_blocks.fetch_sub(1, std::memory_order_relaxed);
+  live_bytes.fetch_sub(region.size, std::memory_order_relaxed);
+  abandoned_blocks.fetch_add(1, std::memory_order_relaxed);
+  abandoned_bytes.fetch_add(region.size, std::memory_order_relaxed);
+}
+
 void TrimCache() { Cache().Trim(); }
 
 Stats GetStats() {
@@ -146,6 +170,10 @@ Stats GetStats() {
     s.os_releases[i] = os_releases[i].load(std::memory_order_relaxed);
   }
   s.cache_hits = cache_hits.load(std::memory_order_relaxed);
+  s.quarantined_blocks = quarantined_blocks.load(std::memory_order_relaxed);
+  s.quarantined_bytes = quarantined_bytes.load(std::memory_order_relaxed);
+  s.abandoned_blocks = abandoned_blocks.load(std::memory_order_relaxed);
+  s.abandoned_bytes = abandoned_bytes.load(std::memory_order_relaxed);
   Cache().Count(&s.cached_blocks, &s.cached_bytes);
   return s;
 }

@@ -23,6 +23,16 @@ bool Allocate(size_t size, size_t align, bool zero, os::Region* out);
 // Takes back a region Allocate returned, exactly once.
 void Release(const os::Region& region);
 
+// Quarantine, for the binding: Retire counts a region as freed but keeps it out of
+// the cache and mapped; ReleaseRetired then takes it back as Release would.
+void Retire(const os::Region& region);
+void ReleaseRetired(const os::Region& region);
+
+// Counts a region as freed but never takes it back: memory whose owner cannot be
+// proven when an environment ends (moved to an ArrayBuffer that may live on in
+// another thread). It stays allocated for the life of the process.
+void Abandon(const os::Region& region);
+
 // Returns every cached region to the OS.
 void TrimCache();
 
@@ -34,6 +44,10 @@ struct Stats {
   uint64_t cache_hits;
   uint64_t cached_blocks;
   uint64_t cached_bytes;
+  uint64_t quarantined_blocks;  // freed, not yet reusable (Retire)
+  uint64_t quarantined_bytes;
+  uint64_t abandoned_blocks;  // Abandon: kept for the life of the process
+  uint64_t abandoned_bytes;
 };
 Stats GetStats();
 

@@ -1,6 +1,6 @@
 import { AllocError, Block, blockSource, blockStats, isAligned, MAX_ALIGN, MAX_SIZE, pageSize, trimBlockCache } from '..';
 import { native } from '../dist/native';
-import { ALIGNS, delta, settle, SIZES } from './helpers';
+import { ALIGNS, delta, settle, SIZES, turn } from './helpers';
 
 function expectAllocError(fn: () => unknown, code: string): AllocError {
   let caught: unknown;
@@ -174,10 +174,12 @@ describe('Block.free', () => {
     expect(after.liveBytes).toBe(before.liveBytes);
   });
 
-  test('a released large region is reused from the cache, and trimming returns it', () => {
+  test('a released large region is reused from the cache once the quarantine has let it go, and trimming returns it', async () => {
     trimBlockCache();
     const first = Block.alloc(1 << 20, { zero: false });
     first.free();
+    expect(blockStats().cachedBlocks).toBe(0); // quarantined until this synchronous run ends
+    await turn();
     const cached = blockStats();
     expect(cached.cachedBlocks).toBe(1);
     const second = Block.alloc(1 << 20);
@@ -212,6 +214,7 @@ describe('the GC finalizer', () => {
     (() => {
       for (let i = 0; i < count; i++) Block.alloc(4096).free();
     })();
+    native.drainQuarantine(); // what the microtask after this turn would do
     const freed = blockStats();
     expect(freed.liveBlocks).toBe(before.liveBlocks);
     const after = await settle();
