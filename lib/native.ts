@@ -113,10 +113,15 @@ export const native: NativeAddon = bindings('sysalloc');
 
 // The last JavaScript an environment (main thread or worker) runs before Node
 // calls every Buffer's finalizer: decide there which blocks' memory moved away.
-// A worker's end is not the process's: there, keep what it takes to tell the
-// blocks still this worker's from those moved away (a weak reference each).
-if (typeof process === 'object' && process !== null && typeof process.once === 'function') {
+// Node only (Bun and Deno may run finalizers inside garbage collection, where
+// the checks below cannot run; there a worker's end behaves as before, see
+// README "Lifetime"). The last JavaScript an environment runs before Node calls
+// every Buffer's finalizer is process 'exit': decide there which blocks' memory
+// moved away. A worker's end is not the process's: there, keep what it takes to
+// tell the blocks still the worker's from those moved away (a weak reference each).
+const versions = typeof process === 'object' && process !== null ? (process.versions as Record<string, string | undefined>) : {};
+if (versions.node !== undefined && versions.bun === undefined && versions.deno === undefined) {
   process.once('exit', () => native.teardownScan());
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (!(require('worker_threads') as typeof import('worker_threads')).isMainThread) native.trackOwnership();
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-if (!(require('worker_threads') as typeof import('worker_threads')).isMainThread) native.trackOwnership();

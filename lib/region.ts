@@ -103,6 +103,9 @@ export function wrapError(owner: string, status: number, offset: number, length:
   if (status === native.status.noMemory) {
     return new AllocError('ERR_NO_MEMORY', `${owner}: no memory to wrap ${length} bytes at offset ${offset}`);
   }
+  if (status === native.status.runtimeThrew || status === native.status.runtimeRefused) {
+    return new AllocError('ERR_NO_MEMORY', `${owner}: the JavaScript runtime could not wrap ${length} bytes at offset ${offset}: ${native.lastError()}`);
+  }
   return new AllocError('ERR_INVALID_PARAM', `${owner}: the native guard refused a view of ${length} bytes at offset ${offset}`);
 }
 

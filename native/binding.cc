@@ -157,9 +157,11 @@ struct EnvState {
   napi_ref probe = nullptr;  // a plain object: setting a property on it fails once JS can no longer run
   napi_ref sentinel = nullptr;
   char sentinel_byte = 0;
-  // Keep a weak reference to each block's ArrayBuffer for TeardownScan (workers:
-  // trackOwnership()). Without one, TeardownScan treats every block not freed by
-  // then as unprovable: right for the main thread, whose end is the process's.
+  // Keep a weak reference to each block's ArrayBuffer for TeardownScan, and probe
+  // for teardown in finalizers (Node workers: trackOwnership()). Without it,
+  // TeardownScan treats every block not freed by then as unprovable: right for
+  // the main thread, whose end is the process's. Never on Bun or Deno, whose
+  // finalizers may run inside garbage collection, where Node-API calls crash.
   bool track_ownership = false;
   std::vector<Wrapper*> spare;   // deleted records kept for reuse
   // The record being wrapped right now. When Node refuses to wrap (a length over
@@ -180,6 +182,7 @@ struct EnvState {
   // Bun and Deno do; the runtime's own later call for such a record is then ignored.
   bool sync_finalizer = false;
   bool simulating = false;                 // inside the simulated finalizer call
+  napi_status refuse_wrap = napi_ok;       // testing.refuseWrap(status)
   std::unordered_set<Wrapper*> simulated;  // finalized by the simulation, the runtime's call still to come
   std::unordered_set<Wrapper*> zombies;    // dropped after a simulated finalizer, awaiting the runtime's call
 #endif
@@ -372,7 +375,8 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   }
   w->finalized = true;
   if (w->pinned) return;  // run synchronously inside our own detach: the caller settles
-  if (w->block == nullptr && w->holds_memory && !w->detached && !owner->scanned && TearingDown(env, owner)) {
+  if (w->block == nullptr && w->holds_memory && !w->detached && !owner->scanned && owner->track_ownership &&
+      TearingDown(env, owner)) {
     // The environment ends without an 'exit' scan (worker.terminate()), and this
     // is the first of its blocks Node cleans: every other block is still as
     // JavaScript left it. This one was detached by Node's cleanup or by a move:
@@ -438,8 +442,19 @@ void FinalizeEnvState(napi_env env, void* data, void* /*hint*/) {
 // On failure the record is dropped and the status says why.
 Status Wrap(napi_env env, EnvState* state, Wrapper* record, napi_value* out) {
   state->wrapping = record;
+#ifdef SYSALLOC_TESTING
+  // testing.refuseWrap(status): answer as a runtime that returns this status would.
+  const napi_status wrapped =
+      state->refuse_wrap != napi_ok
+          ? state->refuse_wrap
+          : napi_create_external_buffer(env, record->length, record->data, FinalizeWrapper, record, out);
+  if (state->refuse_wrap == napi_pending_exception) {
+    napi_throw_error(env, nullptr, "simulated exception");
+  }
+#else
   const napi_status wrapped =
       napi_create_external_buffer(env, record->length, record->data, FinalizeWrapper, record, out);
+#endif
   const bool length_refused = state->wrapping == nullptr;
   state->wrapping = nullptr;
   if (wrapped == napi_ok) return kOk;
@@ -697,7 +712,9 @@ void ScanOwnership(napi_env env, EnvState* state) {
 // finalizer runs before any block's and scans them all as JavaScript left them.
 void SentinelFinalize(napi_env env, void* /*data*/, void* hint) {
   EnvState* state = static_cast<EnvState*>(hint);
-  if (state->env_alive && !state->scanned && TearingDown(env, state)) ScanOwnership(env, state);
+  if (state->env_alive && !state->scanned && state->track_ownership && TearingDown(env, state)) {
+    ScanOwnership(env, state);
+  }
   --state->records;
   state->DeleteIfDone();
 }
@@ -847,6 +864,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object testing_exports = testing::Exports(env);
   testing_exports.Set("syncFinalizer", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                         StateOf(info.Env())->sync_finalizer = info[0].ToBoolean().Value();
+                        return info.Env().Undefined();
+                      }));
+  testing_exports.Set("refuseWrap", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                        StateOf(info.Env())->refuse_wrap =
+                            static_cast<napi_status>(info[0].As<Napi::Number>().Int32Value());
                         return info.Env().Undefined();
                       }));
   exports.Set("testing", testing_exports);
