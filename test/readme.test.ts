@@ -69,8 +69,12 @@ function source(example: Example): string {
 function folder(): string {
   fs.mkdirSync(work, { recursive: true });
   const dir = fs.mkdtempSync(path.join(work, 'example-'));
-  fs.mkdirSync(path.join(dir, 'node_modules'));
-  fs.symlinkSync(root, path.join(dir, 'node_modules', 'sysalloc'), 'junction');
+  // 'sysalloc' is this checkout: a package that forwards to it (wine has no
+  // symbolic links or junctions; the exports map itself is test/package.test.ts's).
+  const forward = path.join(dir, 'node_modules', 'sysalloc');
+  fs.mkdirSync(forward, { recursive: true });
+  fs.writeFileSync(path.join(forward, 'package.json'), JSON.stringify({ name: 'sysalloc', main: 'index.js' }));
+  fs.writeFileSync(path.join(forward, 'index.js'), `module.exports = require(${JSON.stringify(root)});\n`);
   fs.writeFileSync(path.join(dir, 'data.bin'), crypto.randomBytes((3 << 20) + 100));
   fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
   fs.copyFileSync(
