@@ -32,8 +32,25 @@ interface Chunk extends ManagedBlock {
   view: Buffer;
   /** address mod 2^30: enough to align to anything up to 2^30 with int32 arithmetic. */
   readonly low: number;
-  /** Bytes bumped so far, padding included. */
+  /**
+   * The bump range [offset, limit): allocations come from here (the inline path
+   * for the current chunk). The spare range [spare, size) is the chunk's end,
+   * kept when the bump range moved below it; limit <= spare.
+   */
   offset: number;
+  limit: number;
+  spare: number;
+  /** Where the current bump range started, and bytes taken since the last reset in earlier ranges and the spare one. */
+  start: number;
+  taken: number;
+  /**
+   * Reset in this synchronous run: the memory outside the bump and spare ranges
+   * and what was allocated since the reset (from `offset` and `spare` at the
+   * reset on) is held until the run ends (released by #endRun).
+   */
+  held: boolean;
+  heldOffset: number;
+  heldSpare: number;
 }
 
 // The chunk a destroyed or chunkless arena points at: nothing fits in it.
@@ -75,6 +92,12 @@ export class Arena {
   #usedElsewhere = 0; // bytes bumped in every chunk but the current one
   // Bytes of chunks dropped because their memory moved away, for error messages.
   #lost = 0;
+  // A microtask is queued to end the run in which a reset held memory.
+  #armed = false;
+  #endRun = (): void => {
+    this.#armed = false;
+    if (!this.#destroyed) this.#releaseHeld();
+  };
 
   constructor(options: ArenaOptions) {
     const read = readOptions('options', options, OPTION_KEYS, true);
@@ -126,9 +149,18 @@ export class Arena {
     this.#leave();
     let failure: AllocError | undefined;
     for (const chunk of this.#chunks.slice()) {
-      if (chunk.offset === 0) continue; // nothing was handed out from this view
+      if (usedIn(chunk) === 0) continue; // nothing was handed out from this view
       native.viewDetach(chunk.view);
-      chunk.offset = 0;
+      // The bump pointer stays: what the reset released is held until the run ends.
+      chunk.taken = 0;
+      chunk.start = chunk.offset;
+      chunk.held = true;
+      chunk.heldOffset = chunk.offset;
+      chunk.heldSpare = chunk.spare;
+      if (!this.#armed) {
+        this.#armed = true;
+        queueMicrotask(this.#endRun);
+      }
       const view = tryWrap(chunk, 0, chunk.size);
       if (typeof view === 'number') {
         // The block can no longer be wrapped (its caller freed a block given to
@@ -280,20 +312,35 @@ export class Arena {
       release(region);
       return undefined;
     }
-    return { ...region, arrayBuffer: view.buffer as ArrayBuffer, view, low: region.address % SMALL_ALIGN, offset: 0 };
+    return fresh(region, view);
   }
 
   #allocSlow(size: number, align: number): Buffer {
     this.#checkAlive('allocate from');
     this.#settleMoved();
     this.#leave();
-    for (const chunk of this.#chunks) {
-      const start = chunk.offset + padding(chunk, chunk.offset, align);
-      if (start + size <= chunk.size) {
-        this.#enter(chunk);
-        this.#offset = start + size;
-        return new ViewBuffer(chunk.arrayBuffer, start, size);
+    for (let round = 0; round < 2; round++) {
+      for (const chunk of this.#chunks) {
+        const start = chunk.offset + padding(chunk, chunk.offset, align);
+        if (start + size <= chunk.limit) {
+          this.#enter(chunk);
+          this.#offset = start + size;
+          return new ViewBuffer(chunk.arrayBuffer, start, size);
+        }
       }
+      for (const chunk of this.#chunks) {
+        const start = chunk.spare + padding(chunk, chunk.spare, align);
+        if (start + size <= chunk.size) {
+          chunk.taken += start + size - chunk.spare;
+          chunk.spare = start + size;
+          this.#enter(this.#current);
+          return new ViewBuffer(chunk.arrayBuffer, start, size);
+        }
+      }
+      // No memory but what resets of this run hold: release it now, before growing.
+      if (round === 1 || !this.#chunks.some((c) => c.held)) break;
+      this.#releaseHeld();
+      this.#leave();
     }
     if (!this.grow) {
       const lost = this.#lost === 0 ? '' : `; ${this.#lost} more bytes left the arena when their memory was ${MOVED_CAUSE}`;
@@ -321,13 +368,7 @@ export class Arena {
       (fromCaller ? disown : release)(region);
       throw wrapError('Arena', view, 0, region.size);
     }
-    const chunk: Chunk = {
-      ...region,
-      arrayBuffer: view.buffer as ArrayBuffer,
-      view,
-      low: region.address % SMALL_ALIGN,
-      offset: 0,
-    };
+    const chunk = fresh(region, view);
     this.#chunks.push(chunk);
     this.#capacity += chunk.size;
     return chunk;
@@ -341,18 +382,78 @@ export class Arena {
   // Makes chunk the current one (the arena's chunks' offsets are up to date).
   #enter(chunk: Chunk | undefined): void {
     let elsewhere = 0;
-    for (const other of this.#chunks) if (other !== chunk) elsewhere += other.offset;
-    this.#usedElsewhere = elsewhere;
+    for (const other of this.#chunks) elsewhere += usedIn(other);
+    // used = #usedElsewhere + #offset, with #offset the only field the inline path moves.
+    this.#usedElsewhere = chunk === undefined ? elsewhere : elsewhere - chunk.offset;
     this.#current = chunk;
     this.#arrayBuffer = chunk === undefined ? NO_CHUNK_BUFFER : chunk.arrayBuffer;
     this.#low = chunk === undefined ? 0 : chunk.low;
     this.#offset = chunk === undefined ? 0 : chunk.offset;
-    this.#limit = chunk === undefined ? 0 : chunk.size;
+    this.#limit = chunk === undefined ? 0 : chunk.limit;
+  }
+
+  /**
+   * Ends the holding of every chunk reset in this run (at the end of the run, or
+   * earlier when nothing else fits): the bump range becomes the largest free gap
+   * below what was allocated since the reset, the spare range what lies past it;
+   * a chunk with nothing allocated since starts over at 0.
+   */
+  #releaseHeld(): void {
+    this.#leave();
+    for (const chunk of this.#chunks) {
+      if (!chunk.held) continue;
+      chunk.held = false;
+      const bumped = chunk.offset > chunk.heldOffset;
+      const spared = chunk.spare > chunk.heldSpare;
+      chunk.taken = usedIn(chunk);
+      if (!bumped && !spared) {
+        chunk.spare = chunk.limit = chunk.size;
+      } else if (!spared) {
+        // [heldOffset, offset) is live: [0, heldOffset) to bump, the rest of the chunk spare.
+        chunk.limit = chunk.heldOffset;
+        chunk.spare = chunk.offset;
+      } else if (!bumped) {
+        chunk.limit = chunk.heldSpare;
+      } else {
+        // Live at [heldOffset, offset) and [heldSpare, spare), in that order: the larger gap below.
+        if (chunk.heldSpare - chunk.offset > chunk.heldOffset) {
+          chunk.start = chunk.offset;
+          chunk.limit = chunk.heldSpare;
+          continue;
+        }
+        chunk.limit = chunk.heldOffset;
+      }
+      chunk.offset = chunk.start = 0;
+    }
+    this.#enter(this.#current);
   }
 
   #checkAlive(action: string): void {
     if (this.#destroyed) throw new AllocError('ERR_NOT_ALLOCATED', `cannot ${action} an arena that is destroyed`);
   }
+}
+
+// A chunk over a Block just taken, nothing allocated.
+function fresh(region: ManagedBlock, view: Buffer): Chunk {
+  return {
+    ...region,
+    arrayBuffer: view.buffer as ArrayBuffer,
+    view,
+    low: region.address % SMALL_ALIGN,
+    offset: 0,
+    limit: region.size,
+    spare: region.size,
+    start: 0,
+    taken: 0,
+    held: false,
+    heldOffset: 0,
+    heldSpare: region.size,
+  };
+}
+
+// Bytes taken from a chunk since its last reset, padding included (its offset written back).
+function usedIn(chunk: Chunk): number {
+  return chunk.taken + chunk.offset - chunk.start;
 }
 
 // Bytes from chunk offset `offset` up to the next address that is a multiple of align.

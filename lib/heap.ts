@@ -72,6 +72,16 @@ export class Heap {
   #capacity = 0;
   #nextRegion: number;
   #destroyed = false;
+  // Checked mode: allocations freed in this synchronous run, still taken in the
+  // core until the run ends (#endRun, a microtask queued at the run's first
+  // free) or until nothing else fits a request; their bytes, left out of used.
+  #held: number[] = [];
+  #heldBytes = 0;
+  #armed = false;
+  #endRun = (): void => {
+    this.#armed = false;
+    this.#releaseHeld();
+  };
 
   constructor(options: HeapOptions) {
     if (typeof options !== 'object' || options === null) throw invalidParam('options', 'an object', options);
@@ -132,7 +142,7 @@ export class Heap {
     if (typeof id === 'number' && this.#live[id] === buf) {
       this.#live[id] = undefined;
       if (this.checked) this.#detach(buf, id);
-      this.#core.free(id);
+      else this.#core.free(id);
       return;
     }
     this.#freeSlow(buf);
@@ -162,7 +172,7 @@ export class Heap {
 
   /** Bytes in allocated blocks: each allocation rounded up to 16 bytes (tlsf) or a power of two (buddy). */
   get used(): number {
-    return this.#core.used;
+    return this.#core.used - this.#heldBytes;
   }
 
   /** Bytes the heap manages in every region. 0 once destroyed. */
@@ -172,7 +182,7 @@ export class Heap {
 
   /** capacity - used: free bytes, which fragmentation may split into blocks smaller than a request. */
   get available(): number {
-    return this.#capacity - this.#core.used;
+    return this.#capacity - this.#core.used + this.#heldBytes;
   }
 
   get destroyed(): boolean {
@@ -199,6 +209,8 @@ export class Heap {
     this.#regions = [];
     this.#arrayBuffers = [];
     this.#live = [];
+    this.#held = [];
+    this.#heldBytes = 0;
     this.#capacity = 0;
     this.#core = this.strategy === 'tlsf' ? new Tlsf() : new Buddy();
   }
@@ -210,7 +222,12 @@ export class Heap {
 
   #allocSlow(size: number, align: number): Buffer {
     this.#checkAlive('allocate from');
-    const id = this.#core.alloc(size, align);
+    let id = this.#core.alloc(size, align);
+    if (id < 0 && this.#held.length !== 0) {
+      // Nothing else fits: the blocks freed in this run come back now, before the heap grows.
+      this.#releaseHeld();
+      id = this.#core.alloc(size, align);
+    }
     if (id >= 0) return this.checked ? this.#wrap(id, size, align) : this.#view(id, size);
     if (!this.grow) {
       throw new AllocError(
@@ -264,8 +281,30 @@ export class Heap {
 
   #detach(buf: Uint8Array, id: number): void {
     native.viewDetach(buf);
-    // An allocation in a retired region leaves the heap with its memory.
-    if (this.#regions[this.#core.region[id]].retired) this.#capacity -= this.#core.size[id];
+    const core = this.#core;
+    if (this.#regions[core.region[id]].retired) {
+      // An allocation in a retired region leaves the heap with its memory.
+      this.#capacity -= core.size[id];
+      core.free(id);
+      return;
+    }
+    this.#held.push(id);
+    this.#heldBytes += core.size[id];
+    if (!this.#armed) {
+      this.#armed = true;
+      queueMicrotask(this.#endRun);
+    }
+  }
+
+  // Frees in the core what was freed in this run.
+  #releaseHeld(): void {
+    const core = this.#core;
+    for (const id of this.#held) {
+      if (this.#regions[core.region[id]].retired) this.#capacity -= core.size[id];
+      core.free(id);
+    }
+    this.#held = [];
+    this.#heldBytes = 0;
   }
 
   #freeSlow(buf: Uint8Array): void {

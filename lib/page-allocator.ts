@@ -59,6 +59,16 @@ export class PageAllocator {
   // The Buffer of each live run, by first page; its length in pages.
   #live: (Buffer | undefined)[] = [];
   #length = new Int32Array(0);
+  // Checked mode: runs freed in this synchronous run (by first page), still
+  // taken in #map and marked in #heldMap until the run ends (#endRun, a
+  // microtask queued at the run's first free) or until nothing else fits.
+  #held: number[] = [];
+  #heldMap = new Bitmap(0);
+  #armed = false;
+  #endRun = (): void => {
+    this.#armed = false;
+    this.#releaseHeld(0, this.#numbered);
+  };
 
   constructor(options: PageAllocatorOptions) {
     if (typeof options !== 'object' || options === null) throw invalidParam('options', 'an object', options);
@@ -82,15 +92,20 @@ export class PageAllocator {
     this.#checkAlive('allocate from');
     checkSize('count', count, MAX_PAGES);
     checkAlign('align', align, 2 ** 30);
-    for (const region of this.#regions) {
-      if (region.count < count || region.retired) continue;
-      const phase = ((region.firstPage - (region.addressPage % align)) % align + align) % align;
-      const first = this.#map.findClear(count, align, phase, region.firstPage, region.firstPage + region.count);
-      if (first >= 0) {
-        const buf = this.#take(region, first, count);
-        if (buf !== undefined) return buf;
-        return this.allocPages(count, align);
+    for (let round = 0; round < 2; round++) {
+      for (const region of this.#regions) {
+        if (region.count < count || region.retired) continue;
+        const phase = ((region.firstPage - (region.addressPage % align)) % align + align) % align;
+        const first = this.#map.findClear(count, align, phase, region.firstPage, region.firstPage + region.count);
+        if (first >= 0) {
+          const buf = this.#take(region, first, count);
+          if (buf !== undefined) return buf;
+          return this.allocPages(count, align);
+        }
       }
+      // Nothing else fits: the runs freed in this synchronous run come back now.
+      if (this.#held.length === 0) break;
+      this.#releaseHeld(0, this.#numbered);
     }
     throw new AllocError(
       'ERR_NO_MEMORY',
@@ -110,6 +125,8 @@ export class PageAllocator {
     const region = this.#regionOf(index);
     const room = region.firstPage + region.count - index;
     checkSize('count', count, room);
+    // These very pages were asked for: those freed in this run come back now.
+    if (this.#held.length !== 0) this.#releaseHeld(index, index + count);
     const taken = this.#map.firstSet(index, index + count);
     if (taken >= 0) {
       throw new AllocError('ERR_NO_MEMORY', `page ${taken} of pages [${index}, ${index + count}) is already allocated`);
@@ -147,8 +164,32 @@ export class PageAllocator {
         this.#total -= count;
         return;
       }
+      this.#held.push(first);
+      this.#heldMap.set(first, first + count);
+      if (!this.#armed) {
+        this.#armed = true;
+        queueMicrotask(this.#endRun);
+      }
+      return;
     }
     this.#map.clear(first, first + count);
+  }
+
+  // Frees the held runs that meet pages [start, end).
+  #releaseHeld(start: number, end: number): void {
+    let kept = 0;
+    for (const first of this.#held) {
+      const count = this.#length[first];
+      if (first >= end || first + count <= start) {
+        this.#held[kept++] = first;
+        continue;
+      }
+      this.#heldMap.clear(first, first + count);
+      // A run of a region retired meanwhile leaves the allocator with its pages.
+      if (this.#regionOf(first).retired) this.#total -= count;
+      else this.#map.clear(first, first + count);
+    }
+    this.#held.length = kept;
   }
 
   /**
@@ -189,7 +230,7 @@ export class PageAllocator {
     if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= this.#numbered) {
       throw invalidParam('index', `an integer from 0 to ${this.#numbered - 1}`, index);
     }
-    return this.#map.test(index);
+    return this.#map.test(index) && (this.#held.length === 0 || !this.#heldMap.test(index));
   }
 
   get destroyed(): boolean {
@@ -212,6 +253,8 @@ export class PageAllocator {
     }
     this.#regions = [];
     this.#live = [];
+    this.#held = [];
+    this.#heldMap = new Bitmap(0);
     this.#map = new Bitmap(0);
     this.#total = 0;
     this.#numbered = 0;
@@ -277,6 +320,8 @@ export class PageAllocator {
     const numbered = this.#numbered + count;
     const map = new Bitmap(numbered);
     map.words.set(this.#map.words);
+    const heldMap = new Bitmap(numbered);
+    heldMap.words.set(this.#heldMap.words);
     const length = new Int32Array(numbered);
     length.set(this.#length);
     this.#regions.push({
@@ -290,6 +335,7 @@ export class PageAllocator {
       retired: false,
     });
     this.#map = map;
+    this.#heldMap = heldMap;
     this.#length = length;
     this.#numbered = numbered;
     this.#total += count;

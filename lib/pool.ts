@@ -110,6 +110,16 @@ export class Pool {
   #moved = new WeakSet<ArrayBuffer>();
   // Slots that left the pool because their memory moved away, for error messages.
   #lost = 0;
+  // Checked mode: slots freed in this synchronous run, oldest first from
+  // #heldHead: handed out only when no other slot is free, back in #free when
+  // the run ends (#endRun, a microtask queued at the run's first free).
+  #held: number[] = [];
+  #heldHead = 0;
+  #armed = false;
+  #endRun = (): void => {
+    this.#armed = false;
+    this.#releaseHeld();
+  };
 
   constructor(options: PoolOptions) {
     const read = readOptions('options', options, OPTION_KEYS, true);
@@ -193,13 +203,13 @@ export class Pool {
   /** Slots handed out and not yet freed. */
   get used(): number {
     if (!isPool(this)) throw invalidThis('Pool.used', this);
-    return this.#slots - this.#top;
+    return this.#slots - this.#top - (this.#held.length - this.#heldHead);
   }
 
   /** Slots free to allocate. */
   get available(): number {
     if (!isPool(this)) throw invalidThis('Pool.available', this);
-    return this.#top;
+    return this.#top + (this.#held.length - this.#heldHead);
   }
 
   /** All slots: used + available. 0 once destroyed. */
@@ -236,6 +246,8 @@ export class Pool {
       release(region.managed);
     }
     this.#regions = [];
+    this.#held = [];
+    this.#heldHead = 0;
     this.#slotOfView.clear();
     this.#live = [];
     this.#numbered = 0;
@@ -258,7 +270,7 @@ export class Pool {
     this.#settleMoved();
     return (
       `Pool { slotSize: ${this.slotSize}, align: ${this.align}, checked: ${this.checked}, ` +
-      `used: ${this.#slots - this.#top}, available: ${this.#top}, regions: ${this.#regions.filter((r) => !r.retired).length} }`
+      `used: ${this.used}, available: ${this.available}, regions: ${this.#regions.filter((r) => !r.retired).length} }`
     );
   }
 
@@ -266,7 +278,11 @@ export class Pool {
   // checked mode, a slot in another region, a region whose memory moved away.
   #allocSlow(): Buffer {
     this.#settleMoved();
-    if (this.#top === 0) throw this.#full();
+    if (this.#top === 0) {
+      // No other slot: the oldest one freed in this run.
+      if (this.#heldHead === this.#held.length) throw this.#full();
+      this.#free[this.#top++] = this.#held[this.#heldHead++];
+    }
     const slot = this.#free[--this.#top];
     const region = this.#regionOf(slot);
     const offset = region.first + (slot - region.firstSlot) * this.stride;
@@ -327,8 +343,20 @@ export class Pool {
       if (!detached) this.#lost++;
       this.#slots--;
     } else {
-      this.#free[this.#top++] = slot;
+      this.#held.push(slot);
+      if (!this.#armed) {
+        this.#armed = true;
+        queueMicrotask(this.#endRun);
+      }
     }
+  }
+
+  // Puts the slots freed in this run back on the free stack, the last freed on top.
+  #releaseHeld(): void {
+    const held = this.#held;
+    for (let i = this.#heldHead; i < held.length; i++) this.#free[this.#top++] = held[i];
+    this.#held = [];
+    this.#heldHead = 0;
   }
 
   // fromCaller: the Block came from addMemory, so on failure it goes back to its caller.
@@ -493,6 +521,15 @@ export class Pool {
   #retire(region: Region): void {
     region.retired = true;
     const end = region.firstSlot + region.count;
+    // Its slots freed in this run leave with its free ones.
+    let keptHeld = 0;
+    for (let i = this.#heldHead; i < this.#held.length; i++) {
+      const slot = this.#held[i];
+      if (slot >= region.firstSlot && slot < end) this.#slots--;
+      else this.#held[keptHeld++] = slot;
+    }
+    this.#held.length = keptHeld;
+    this.#heldHead = 0;
     let kept = 0;
     for (let i = 0; i < this.#top; i++) {
       const slot = this.#free[i];
