@@ -3,7 +3,8 @@
 // lowest fit first, contents kept until freed, ERR_NO_MEMORY only when the
 // model has no room.
 import { addressOf, AllocError, Block, pageSize, PageAllocator } from '..';
-import { expectCode, expectEqual, PATTERNS, Rng, withSeed } from './family-helpers';
+import { PATTERNS, Rng, withSeed } from './family-helpers';
+import { expectCode, expectEqual } from './helpers';
 
 const OPS = 100_000;
 

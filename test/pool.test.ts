@@ -2,17 +2,7 @@ import { spawnSync } from 'child_process';
 import { constants } from 'buffer';
 import * as path from 'path';
 import { addressOf, AllocError, Arena, Block, blockStats, MAX_SIZE, pageSize, Pool } from '..';
-import { settle } from './helpers';
-
-function caught(fn: () => unknown): AllocError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AllocError);
-    return e as AllocError;
-  }
-  throw new Error('expected an AllocError');
-}
+import { caught, settle } from './helpers';
 
 const MODES = [false, true];
 
