@@ -281,7 +281,14 @@ export class Pool {
     if (this.#top === 0) {
       // No other slot: the oldest one freed in this run.
       if (this.#heldHead === this.#held.length) throw this.#full();
-      this.#free[this.#top++] = this.#held[this.#heldHead++];
+      const held = this.#held;
+      this.#free[this.#top++] = held[this.#heldHead++];
+      // A run that keeps freeing and allocating: drop the consumed front now and then.
+      if (this.#heldHead >= 64 && this.#heldHead * 2 >= held.length) {
+        held.copyWithin(0, this.#heldHead);
+        held.length -= this.#heldHead;
+        this.#heldHead = 0;
+      }
     }
     const slot = this.#free[--this.#top];
     const region = this.#regionOf(slot);
