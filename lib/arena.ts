@@ -1,9 +1,7 @@
 import { Block, disposeSymbol } from './block';
 import { AllocError, invalidParam, invalidThis, readOptions } from './errors';
 import { native } from './native';
-import {
-  adopt, disown, ManagedBlock, MemoryRegion, MOVED_CAUSE, own, regionOf, release, tryWrap, wasMoved, wrapError,
-} from './region';
+import { adoptable, ManagedRegion, MemoryRegion, MOVED_CAUSE, wrapError } from './managed-region';
 import { checkAlign, checkBoolean, checkSize, MAX_SIZE } from './validate';
 import { viewBuffer } from './view-buffer';
 
@@ -25,11 +23,7 @@ export interface ArenaOptions {
 // Masks for alignments up to 2^30 are int32, and so are the low 30 bits of an address.
 const SMALL_ALIGN = 2 ** 30;
 
-interface Chunk extends ManagedBlock {
-  /** The ArrayBuffer of `view`: every allocation is a Buffer over part of it. */
-  arrayBuffer: ArrayBuffer;
-  /** A view over the whole block; detaching it empties every allocation made from it. */
-  view: Buffer;
+class Chunk extends ManagedRegion {
   /** address mod 2^30: enough to align to anything up to 2^30 with int32 arithmetic. */
   readonly low: number;
   /**
@@ -37,20 +31,26 @@ interface Chunk extends ManagedBlock {
    * for the current chunk). The spare range [spare, size) is the chunk's end,
    * kept when the bump range moved below it; limit <= spare.
    */
-  offset: number;
+  offset = 0;
   limit: number;
   spare: number;
   /** Where the current bump range started, and bytes taken since the last reset in earlier ranges and the spare one. */
-  start: number;
-  taken: number;
+  start = 0;
+  taken = 0;
   /**
    * Reset in this synchronous run: the memory outside the bump and spare ranges
    * and what was allocated since the reset (from `offset` and `spare` at the
    * reset on) is held until the run ends (released by #endRun).
    */
-  held: boolean;
-  heldOffset: number;
+  held = false;
+  heldOffset = 0;
   heldSpare: number;
+
+  constructor(block: Block, fromCaller: boolean) {
+    super('Arena', block, fromCaller);
+    this.low = this.address % SMALL_ALIGN;
+    this.limit = this.spare = this.heldSpare = this.size;
+  }
 }
 
 // The chunk a destroyed or chunkless arena points at: nothing fits in it.
@@ -106,7 +106,7 @@ export class Arena {
     this.align = read.align === undefined ? page : Math.max(page, checkAlign('options.align', read.align));
     this.grow = checkBoolean('options.grow', read.grow) ?? false;
     this.#nextChunk = Math.min(MAX_SIZE, capacity * 2);
-    this.#addChunk(own(Block.alloc(capacity, { align: this.align, zero: false })), false);
+    this.#addChunk(new Chunk(Block.alloc(capacity, { align: this.align, zero: false }), false));
     this.#enter(this.#chunks[0]);
   }
 
@@ -150,7 +150,7 @@ export class Arena {
     let failure: AllocError | undefined;
     for (const chunk of this.#chunks.slice()) {
       if (usedIn(chunk) === 0) continue; // nothing was handed out from this view
-      native.viewDetach(chunk.view);
+      chunk.detachView();
       // The bump pointer stays: what the reset released is held until the run ends.
       chunk.taken = 0;
       chunk.start = chunk.offset;
@@ -161,18 +161,16 @@ export class Arena {
         this.#armed = true;
         queueMicrotask(this.#endRun);
       }
-      const view = tryWrap(chunk, 0, chunk.size);
-      if (typeof view === 'number') {
+      const status = chunk.wrapWhole();
+      if (status !== undefined) {
         // The block can no longer be wrapped (its caller freed a block given to
         // addMemory, or Node-API is out of memory): stop using it.
-        if (!chunk.block.freed) failure ??= wrapError('Arena.reset', view, 0, chunk.size);
+        if (!chunk.block.freed) failure ??= wrapError('Arena.reset', status, 0, chunk.size);
         this.#chunks.splice(this.#chunks.indexOf(chunk), 1);
         this.#capacity -= chunk.size;
-        release(chunk);
+        chunk.release();
         continue;
       }
-      chunk.view = view;
-      chunk.arrayBuffer = view.buffer as ArrayBuffer;
     }
     this.#enter(this.#chunks[0]);
     if (failure !== undefined) throw failure;
@@ -186,7 +184,7 @@ export class Arena {
     if (!isArena(this)) throw invalidThis('Arena.addMemory', this);
     this.#checkAlive('add memory to');
     this.#settleMoved();
-    this.#addChunk(adopt('this arena', block, this.#chunks), true);
+    this.#addChunk(new Chunk(adoptable('Arena', 'this arena', block, this.#chunks), true));
   }
 
   /** Bytes taken by allocations since the last reset, alignment padding included. */
@@ -220,7 +218,7 @@ export class Arena {
     if (!isArena(this)) throw invalidThis('Arena.regions', this);
     this.#checkAlive('list the regions of');
     this.#settleMoved();
-    return this.#chunks.map(regionOf);
+    return this.#chunks.map((chunk) => chunk.describe());
   }
 
   /**
@@ -232,8 +230,8 @@ export class Arena {
     this.#checkAlive('destroy');
     this.#destroyed = true;
     for (const chunk of this.#chunks) {
-      native.viewDetach(chunk.view);
-      release(chunk);
+      chunk.detachView();
+      chunk.release();
     }
     this.#chunks = [];
     this.#capacity = 0;
@@ -270,7 +268,7 @@ export class Arena {
   #settleMoved(): void {
     const chunks = this.#chunks;
     for (let i = 0; i < chunks.length; i++) {
-      if (chunks[i].arrayBuffer.byteLength === 0) {
+      if (chunks[i].moved) {
         this.#replaceMoved();
         return;
       }
@@ -282,8 +280,8 @@ export class Arena {
     const current = this.#current;
     let enter = current;
     for (const chunk of this.#chunks.slice()) {
-      if (!wasMoved(chunk.arrayBuffer)) continue;
-      release(chunk);
+      if (!chunk.moved) continue;
+      chunk.release();
       const index = this.#chunks.indexOf(chunk);
       const replacement = chunk.fromCaller ? undefined : this.#replacement(chunk);
       if (replacement !== undefined) {
@@ -301,18 +299,17 @@ export class Arena {
 
   // A new chunk of the same size and alignment, or undefined when there is no memory for one.
   #replacement(chunk: Chunk): Chunk | undefined {
-    let region: ManagedBlock;
+    let replacement: Chunk;
     try {
-      region = own(Block.alloc(chunk.size, { align: chunk.block.align, zero: false }));
+      replacement = new Chunk(Block.alloc(chunk.size, { align: chunk.block.align, zero: false }), false);
     } catch {
       return undefined;
     }
-    const view = tryWrap(region, 0, region.size);
-    if (typeof view === 'number') {
-      release(region);
+    if (replacement.wrapWhole() !== undefined) {
+      replacement.release();
       return undefined;
     }
-    return fresh(region, view);
+    return replacement;
   }
 
   #allocSlow(size: number, align: number): Buffer {
@@ -325,7 +322,7 @@ export class Arena {
         if (start + size <= chunk.limit) {
           this.#enter(chunk);
           this.#offset = start + size;
-          return new ViewBuffer(chunk.arrayBuffer, start, size);
+          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, start, size);
         }
       }
       for (const chunk of this.#chunks) {
@@ -334,7 +331,7 @@ export class Arena {
           chunk.taken += start + size - chunk.spare;
           chunk.spare = start + size;
           this.#enter(this.#current);
-          return new ViewBuffer(chunk.arrayBuffer, start, size);
+          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, start, size);
         }
       }
       // No memory but what resets of this run hold: release it now, before growing.
@@ -354,21 +351,20 @@ export class Arena {
     // doubling sequence and the current chunk as they are.
     const dedicated = size > this.#nextChunk;
     const block = Block.alloc(dedicated ? size : this.#nextChunk, { align: Math.max(this.align, align), zero: false });
-    const chunk = this.#addChunk(own(block), false);
+    const chunk = this.#addChunk(new Chunk(block, false));
     chunk.offset = size;
     if (!dedicated) this.#nextChunk = Math.min(MAX_SIZE, this.#nextChunk * 2);
     this.#enter(dedicated ? this.#current : chunk);
-    return new ViewBuffer(chunk.arrayBuffer, 0, size);
+    return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, 0, size);
   }
 
-  // fromCaller: the Block came from addMemory, so on failure it goes back to its caller.
-  #addChunk(region: ManagedBlock, fromCaller: boolean): Chunk {
-    const view = tryWrap(region, 0, region.size);
-    if (typeof view === 'number') {
-      (fromCaller ? disown : release)(region);
-      throw wrapError('Arena', view, 0, region.size);
+  // On failure a Block from addMemory goes back to its caller.
+  #addChunk(chunk: Chunk): Chunk {
+    const status = chunk.wrapWhole();
+    if (status !== undefined) {
+      chunk.giveUp();
+      throw wrapError('Arena', status, 0, chunk.size);
     }
-    const chunk = fresh(region, view);
     this.#chunks.push(chunk);
     this.#capacity += chunk.size;
     return chunk;
@@ -386,7 +382,7 @@ export class Arena {
     // used = #usedElsewhere + #offset, with #offset the only field the inline path moves.
     this.#usedElsewhere = chunk === undefined ? elsewhere : elsewhere - chunk.offset;
     this.#current = chunk;
-    this.#arrayBuffer = chunk === undefined ? NO_CHUNK_BUFFER : chunk.arrayBuffer;
+    this.#arrayBuffer = chunk === undefined ? NO_CHUNK_BUFFER : (chunk.arrayBuffer as ArrayBuffer);
     this.#low = chunk === undefined ? 0 : chunk.low;
     this.#offset = chunk === undefined ? 0 : chunk.offset;
     this.#limit = chunk === undefined ? 0 : chunk.limit;
@@ -431,24 +427,6 @@ export class Arena {
   #checkAlive(action: string): void {
     if (this.#destroyed) throw new AllocError('ERR_NOT_ALLOCATED', `cannot ${action} an arena that is destroyed`);
   }
-}
-
-// A chunk over a Block just taken, nothing allocated.
-function fresh(region: ManagedBlock, view: Buffer): Chunk {
-  return {
-    ...region,
-    arrayBuffer: view.buffer as ArrayBuffer,
-    view,
-    low: region.address % SMALL_ALIGN,
-    offset: 0,
-    limit: region.size,
-    spare: region.size,
-    start: 0,
-    taken: 0,
-    held: false,
-    heldOffset: 0,
-    heldSpare: region.size,
-  };
 }
 
 // Bytes taken from a chunk since its last reset, padding included (its offset written back).

@@ -2,7 +2,7 @@ import { Bitmap } from './bitmap';
 import { Block, disposeSymbol } from './block';
 import { AllocError, invalidParam } from './errors';
 import { native } from './native';
-import { adopt, disown, hex, ManagedBlock, MemoryRegion, own, regionOf, release, tryWrap, wrapError } from './region';
+import { adoptable, hex, ManagedRegion, MemoryRegion, wrapError } from './managed-region';
 import { allocationOf, tag, taggedBuffer } from './tagged-buffer';
 import { checkAlign, checkSize, MAX_SIZE } from './validate';
 
@@ -25,10 +25,8 @@ export interface PageAllocatorOptions {
   checked?: boolean;
 }
 
-interface PageRegion extends ManagedBlock {
-  /** Fast mode: a view over the whole block; every run's Buffer shares its ArrayBuffer. */
-  readonly view: Buffer | undefined;
-  readonly arrayBuffer: ArrayBuffer | undefined;
+// Fast mode: with its view, whose ArrayBuffer every run's Buffer shares.
+class PageRegion extends ManagedRegion {
   /** Byte offset in the block of its first whole page. */
   readonly lead: number;
   /** Number of the region's first page among all the allocator's pages. */
@@ -36,8 +34,14 @@ interface PageRegion extends ManagedBlock {
   readonly count: number;
   /** The page number of the region's first page counted from address 0: alignment by address. */
   readonly addressPage: number;
-  /** Checked mode: the caller of addMemory freed its Block, so its pages are no longer handed out. */
-  retired: boolean;
+
+  constructor(block: Block, fromCaller: boolean, pageSize: number, firstPage: number) {
+    super('PageAllocator', block, fromCaller);
+    this.lead = padTo(this.address, pageSize);
+    this.count = Math.floor((this.size - this.lead) / pageSize);
+    this.firstPage = firstPage;
+    this.addressPage = (this.address + this.lead) / pageSize;
+  }
 }
 
 /**
@@ -80,7 +84,7 @@ export class PageAllocator {
     this.checked = options.checked ?? false;
     const pages = checkSize('options.pages', options.pages, Math.min(MAX_PAGES, Math.floor(MAX_SIZE / this.pageSize)));
     const block = Block.alloc(pages * this.pageSize, { align: Math.max(this.pageSize, native.pageSize), zero: false });
-    this.#addRegion(own(block), false);
+    this.#addRegion(new PageRegion(block, false, this.pageSize, this.#numbered));
   }
 
   /**
@@ -199,16 +203,15 @@ export class PageAllocator {
    */
   addMemory(block: Block): void {
     this.#checkAlive('add memory to');
-    const region = adopt('this page allocator', block, this.#regions);
-    const lead = padTo(region.address, this.pageSize);
-    if (lead + this.pageSize > region.size) {
-      disown(region);
+    const region = new PageRegion(adoptable('PageAllocator', 'this page allocator', block, this.#regions), true, this.pageSize, this.#numbered);
+    if (region.count < 1) {
+      region.disown();
       throw new AllocError(
         'ERR_INVALID_PARAM',
         `block must hold one whole page of ${this.pageSize} bytes; got ${region.size} bytes at ${hex(region.address)}`,
       );
     }
-    this.#addRegion(region, true);
+    this.#addRegion(region);
   }
 
   /** Pages in every region (less those of a block its owner freed, in checked mode). */
@@ -239,7 +242,7 @@ export class PageAllocator {
 
   /** The address range of every block the allocator takes pages from. */
   regions(): MemoryRegion[] {
-    return this.#regions.map(regionOf);
+    return this.#regions.map((region) => region.describe());
   }
 
   /** Frees every region: each run's Buffer reads length 0. ERR_NOT_ALLOCATED when already destroyed. */
@@ -248,8 +251,8 @@ export class PageAllocator {
     this.#destroyed = true;
     if (this.checked) for (const buf of this.#live) if (buf !== undefined) native.viewDetach(buf);
     for (const region of this.#regions) {
-      if (region.view !== undefined) native.viewDetach(region.view);
-      release(region);
+      region.detachView();
+      region.release();
     }
     this.#regions = [];
     this.#live = [];
@@ -271,7 +274,7 @@ export class PageAllocator {
     const length = count * this.pageSize;
     let buf: Buffer;
     if (this.checked) {
-      const view = tryWrap(region, offset, length);
+      const view = region.wrap(offset, length);
       if (typeof view === 'number') {
         if (view !== native.status.notAllocated || !region.block.freed) throw wrapError('PageAllocator', view, offset, length);
         this.#retire(region);
@@ -300,22 +303,19 @@ export class PageAllocator {
     }
   }
 
-  #addRegion(region: ManagedBlock, fromCaller: boolean): void {
-    const giveUp = fromCaller ? disown : release;
-    const lead = padTo(region.address, this.pageSize);
-    const count = Math.floor((region.size - lead) / this.pageSize);
+  // On failure a Block from addMemory goes back to its caller.
+  #addRegion(region: PageRegion): void {
+    const count = region.count;
     if (this.#numbered + count > MAX_PAGES) {
-      giveUp(region);
+      region.giveUp();
       throw invalidParam('block', `at most ${MAX_PAGES - this.#numbered} more pages`, count);
     }
-    let view: Buffer | undefined;
     if (!this.checked) {
-      const wrapped = tryWrap(region, 0, region.size);
-      if (typeof wrapped === 'number') {
-        giveUp(region);
-        throw wrapError('PageAllocator', wrapped, 0, region.size);
+      const status = region.wrapWhole();
+      if (status !== undefined) {
+        region.giveUp();
+        throw wrapError('PageAllocator', status, 0, region.size);
       }
-      view = wrapped;
     }
     const numbered = this.#numbered + count;
     const map = new Bitmap(numbered);
@@ -324,16 +324,7 @@ export class PageAllocator {
     heldMap.words.set(this.#heldMap.words);
     const length = new Int32Array(numbered);
     length.set(this.#length);
-    this.#regions.push({
-      ...region,
-      view,
-      arrayBuffer: view?.buffer as ArrayBuffer | undefined,
-      lead,
-      firstPage: this.#numbered,
-      count,
-      addressPage: (region.address + lead) / this.pageSize,
-      retired: false,
-    });
+    this.#regions.push(region);
     this.#map = map;
     this.#heldMap = heldMap;
     this.#length = length;
