@@ -159,6 +159,20 @@ describe('when the allocator has no other memory, it reuses what the run release
     arena.destroy();
   });
 
+  test('a synchronous loop of alloc and release does not make a growing Arena or checked Heap grow', () => {
+    const arena = new Arena({ capacity: 1 << 16, grow: true });
+    const heap = new Heap({ capacity: 1 << 16, grow: true, checked: true });
+    for (let i = 0; i < 2000; i++) {
+      arena.alloc(1000);
+      if (i % 10 === 9) arena.reset();
+      heap.free(heap.alloc(1000));
+    }
+    expect(arena.capacity).toBe(1 << 16);
+    expect(heap.capacity).toBe(1 << 16);
+    arena.destroy();
+    heap.destroy();
+  });
+
   test('checked Pool: the run\'s freed slots go to the back of the line, then are reused', async () => {
     const pool = new Pool({ slotSize: 64, slots: 3, checked: true });
     const s = [pool.alloc(), pool.alloc(), pool.alloc()];
