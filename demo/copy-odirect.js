@@ -34,8 +34,8 @@ const fsp = require('fs/promises');
 const path = require('path');
 const crypto = require('crypto');
 const { Block, addressOf, isAligned, alignUp, blockStats } = require('..');
+const { MiB, hex, mib, rate, secs, rel, now, Progress, closeProgressLine, printSummary } = require('./report');
 
-const MiB = 1 << 20;
 /** Chunk size: every read and write moves this much, except the file's tail. */
 const CHUNK = 4 * MiB;
 /** Blocks in the pool, which is also the number of chunks in flight. */
@@ -51,53 +51,6 @@ const SEED = 0x2545f491;
 
 const WORK_DIR = path.join(__dirname, '.work');
 const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_DIRECT } = fs.constants;
-
-// ---------------------------------------------------------------- output ---
-
-const hex = (address) => '0x' + address.toString(16);
-const mib = (bytes) => `${+(bytes / MiB).toFixed(2)} MiB`;
-const rate = (bytes, seconds) => `${(bytes / MiB / seconds).toFixed(0)} MiB/s`;
-const secs = (seconds) => `${seconds.toFixed(2)} s`;
-const rel = (file) => path.relative(process.cwd(), file) || file;
-const now = () => Number(process.hrtime.bigint()) / 1e9;
-
-/** True while a TTY progress line is on screen without its newline. */
-let progressLineOpen = false;
-
-/**
- * Progress of one long step. On a TTY, one line rewritten in place at most
- * ten times a second; elsewhere (pipes, CI logs), a line at 25, 50 and 75%.
- */
-class Progress {
-  constructor(label, total) {
-    this.label = label;
-    this.total = total;
-    this.tty = Boolean(process.stdout.isTTY);
-    this.lastDraw = 0;
-    this.nextQuarter = 0.25;
-  }
-
-  update(done) {
-    const fraction = done / this.total;
-    if (this.tty) {
-      const t = Date.now();
-      if (t - this.lastDraw < 100) return;
-      this.lastDraw = t;
-      process.stdout.write(`\r  ${this.label}: ${(fraction * 100).toFixed(0).padStart(3)}%  ${mib(done)}\x1b[K`);
-      progressLineOpen = true;
-    } else if (fraction >= this.nextQuarter && this.nextQuarter < 1) {
-      while (fraction >= this.nextQuarter) this.nextQuarter += 0.25;
-      console.log(`  ${this.label}: ${(fraction * 100).toFixed(0)}%  ${mib(done)}`);
-    }
-  }
-
-  /** Replaces the progress line with the step's result. */
-  finish(text) {
-    if (this.tty) process.stdout.write('\r\x1b[K');
-    progressLineOpen = false;
-    console.log(`  ${this.label}: ${text}`);
-  }
-}
 
 // --------------------------------------------------------------- helpers ---
 
@@ -235,46 +188,35 @@ async function copyFile(from, to, { direct, buffers, label }) {
     target = await open(to, O_WRONLY | O_CREAT | O_TRUNC | extra, 0o644);
     const { size } = await source.stat();
     const progress = new Progress(label, size);
-    const started = now();
     let next = 0; // offset of the first chunk no loop has claimed yet
     let copied = 0;
     let failed = false;
-
     const loop = async (buffer) => {
-      try {
-        while (!failed && next < size) {
-          const position = next;
-          next += chunk;
-          const need = Math.min(chunk, size - position);
-          // O_DIRECT lengths must be aligned too, so a short last chunk is
-          // written rounded up, zero-padded, and the file cut back below.
-          const length = direct ? alignUp(need, DIRECT_ALIGN) : need;
-          await readAtLeast(source, buffer, need, length, position);
-          if (length > need) buffer.fill(0, need, length);
-          await writeAll(target, buffer, length, position);
-          copied += need;
-          progress.update(copied);
-        }
-      } catch (err) {
-        failed = true; // the other loops stop at their next chunk
-        throw err;
+      while (!failed && next < size) {
+        const position = next;
+        next += chunk;
+        const need = Math.min(chunk, size - position);
+        // O_DIRECT lengths must be aligned too: a short last chunk is written
+        // rounded up, zero-padded, and the file cut back below.
+        const length = direct ? alignUp(need, DIRECT_ALIGN) : need;
+        await readAtLeast(source, buffer, need, length, position);
+        if (length > need) buffer.fill(0, need, length);
+        await writeAll(target, buffer, length, position);
+        copied += need;
+        progress.update(copied);
       }
     };
-    const outcomes = await Promise.allSettled(buffers.map(loop));
+    const stopOthers = (err) => {
+      failed = true; // the other loops stop at their next chunk
+      throw err;
+    };
+    const outcomes = await Promise.allSettled(buffers.map((buffer) => loop(buffer).catch(stopOthers)));
     const failure = outcomes.find((o) => o.status === 'rejected');
     if (failure) throw failure.reason;
-
     await target.truncate(size); // drops the padding of an unaligned tail
     const written = now();
     await target.datasync();
-    const synced = now();
-    const copySeconds = written - started;
-    const syncSeconds = synced - written;
-    progress.finish(
-      `${mib(size)} in ${secs(copySeconds)} (${rate(size, copySeconds)}); ` +
-        `then fdatasync ${secs(syncSeconds)} (${rate(size, copySeconds + syncSeconds)} overall)`,
-    );
-    return { copySeconds, syncSeconds };
+    return progress.finishCopy(size, written, now());
   } finally {
     if (target) await target.close();
     await source.close();
@@ -429,31 +371,6 @@ function cleanUp(blocks, created) {
   return ok && live === 0;
 }
 
-function printSummary(size, results) {
-  const { direct, buffered } = results;
-  const rows = [
-    ['O_DIRECT copy, Blocks', direct],
-    ['buffered copy, Buffers', buffered],
-  ].map(([name, r]) => [
-    name,
-    rate(size, r.copySeconds),
-    secs(r.copySeconds),
-    secs(r.syncSeconds),
-    rate(size, r.copySeconds + r.syncSeconds),
-  ]);
-  const header = ['copy', 'throughput', 'time', 'fdatasync', 'with fdatasync'];
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
-  const line = (cells) => '  ' + cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   ');
-
-  console.log(`\nSummary (${mib(size)}, ${mib(CHUNK)} chunks, ${DEPTH} in flight)`);
-  console.log(line(header));
-  console.log(line(widths.map((w) => '-'.repeat(w))));
-  for (const row of rows) console.log(line(row));
-  console.log(`  verification:           ${results.directOk && results.bufferedOk ? 'OK, sha256 of both copies = source' : 'FAILED'}`);
-  console.log(`  unaligned Buffer write: ${results.refusal ? `${results.refusal.code}, as expected` : 'not shown'}`);
-  console.log('  (buffered reads came from the page cache; see the note in step 4)');
-}
-
 async function main() {
   if (O_DIRECT === undefined) {
     console.error('copy-odirect: fs.constants.O_DIRECT is not defined on this platform (it is Linux-only)');
@@ -471,7 +388,7 @@ async function main() {
   } catch (err) {
     failure = err;
   } finally {
-    if (progressLineOpen) process.stdout.write('\n');
+    closeProgressLine();
     console.log('\nCleanup');
     if (!cleanUp(blocks, created) && failure === undefined) failure = new Error('cleanup failed');
   }
@@ -479,7 +396,7 @@ async function main() {
     console.error(`\nFAILED: ${failure.stack || failure}`);
     return 1;
   }
-  printSummary(size, results);
+  printSummary(size, CHUNK, DEPTH, results);
   return 0;
 }
 

@@ -1,9 +1,7 @@
 import { Block, disposeSymbol } from './block';
 import { AllocError, invalidParam, invalidThis, readOptions } from './errors';
 import { native } from './native';
-import {
-  adopt, disown, ManagedBlock, MemoryRegion, MOVED_CAUSE, own, regionOf, release, tryWrap, wasMoved, wrapError,
-} from './region';
+import { adoptable, ManagedRegion, MemoryRegion, MOVED_CAUSE, wrapError } from './managed-region';
 import { checkAlign, checkBoolean, checkSize, MAX_SIZE } from './validate';
 import { viewBuffer } from './view-buffer';
 
@@ -25,15 +23,34 @@ export interface ArenaOptions {
 // Masks for alignments up to 2^30 are int32, and so are the low 30 bits of an address.
 const SMALL_ALIGN = 2 ** 30;
 
-interface Chunk extends ManagedBlock {
-  /** The ArrayBuffer of `view`: every allocation is a Buffer over part of it. */
-  arrayBuffer: ArrayBuffer;
-  /** A view over the whole block; detaching it empties every allocation made from it. */
-  view: Buffer;
+class Chunk extends ManagedRegion {
   /** address mod 2^30: enough to align to anything up to 2^30 with int32 arithmetic. */
   readonly low: number;
-  /** Bytes bumped so far, padding included. */
-  offset: number;
+  /**
+   * The bump range [offset, limit): allocations come from here (the inline path
+   * for the current chunk). The spare range [spare, size) is the chunk's end,
+   * kept when the bump range moved below it; limit <= spare.
+   */
+  offset = 0;
+  limit: number;
+  spare: number;
+  /** Where the current bump range started, and bytes taken since the last reset in earlier ranges and the spare one. */
+  start = 0;
+  taken = 0;
+  /**
+   * Reset in this synchronous run: the memory outside the bump and spare ranges
+   * and what was allocated since the reset (from `offset` and `spare` at the
+   * reset on) is held until the run ends (released by #endRun).
+   */
+  held = false;
+  heldOffset = 0;
+  heldSpare: number;
+
+  constructor(block: Block, fromCaller: boolean) {
+    super('Arena', block, fromCaller);
+    this.low = this.address % SMALL_ALIGN;
+    this.limit = this.spare = this.heldSpare = this.size;
+  }
 }
 
 // The chunk a destroyed or chunkless arena points at: nothing fits in it.
@@ -75,6 +92,12 @@ export class Arena {
   #usedElsewhere = 0; // bytes bumped in every chunk but the current one
   // Bytes of chunks dropped because their memory moved away, for error messages.
   #lost = 0;
+  // A microtask is queued to end the run in which a reset held memory.
+  #armed = false;
+  #endRun = (): void => {
+    this.#armed = false;
+    if (!this.#destroyed) this.#releaseHeld();
+  };
 
   constructor(options: ArenaOptions) {
     const read = readOptions('options', options, OPTION_KEYS, true);
@@ -83,7 +106,7 @@ export class Arena {
     this.align = read.align === undefined ? page : Math.max(page, checkAlign('options.align', read.align));
     this.grow = checkBoolean('options.grow', read.grow) ?? false;
     this.#nextChunk = Math.min(MAX_SIZE, capacity * 2);
-    this.#addChunk(own(Block.alloc(capacity, { align: this.align, zero: false })), false);
+    this.#addChunk(new Chunk(Block.alloc(capacity, { align: this.align, zero: false }), false));
     this.#enter(this.#chunks[0]);
   }
 
@@ -126,21 +149,28 @@ export class Arena {
     this.#leave();
     let failure: AllocError | undefined;
     for (const chunk of this.#chunks.slice()) {
-      if (chunk.offset === 0) continue; // nothing was handed out from this view
-      native.viewDetach(chunk.view);
-      chunk.offset = 0;
-      const view = tryWrap(chunk, 0, chunk.size);
-      if (typeof view === 'number') {
+      if (usedIn(chunk) === 0) continue; // nothing was handed out from this view
+      chunk.detachView();
+      // The bump pointer stays: what the reset released is held until the run ends.
+      chunk.taken = 0;
+      chunk.start = chunk.offset;
+      chunk.held = true;
+      chunk.heldOffset = chunk.offset;
+      chunk.heldSpare = chunk.spare;
+      if (!this.#armed) {
+        this.#armed = true;
+        queueMicrotask(this.#endRun);
+      }
+      const status = chunk.wrapWhole();
+      if (status !== undefined) {
         // The block can no longer be wrapped (its caller freed a block given to
         // addMemory, or Node-API is out of memory): stop using it.
-        if (!chunk.block.freed) failure ??= wrapError('Arena.reset', view, 0, chunk.size);
+        if (!chunk.block.freed) failure ??= wrapError('Arena.reset', status, 0, chunk.size);
         this.#chunks.splice(this.#chunks.indexOf(chunk), 1);
         this.#capacity -= chunk.size;
-        release(chunk);
+        chunk.release();
         continue;
       }
-      chunk.view = view;
-      chunk.arrayBuffer = view.buffer as ArrayBuffer;
     }
     this.#enter(this.#chunks[0]);
     if (failure !== undefined) throw failure;
@@ -154,7 +184,7 @@ export class Arena {
     if (!isArena(this)) throw invalidThis('Arena.addMemory', this);
     this.#checkAlive('add memory to');
     this.#settleMoved();
-    this.#addChunk(adopt('this arena', block, this.#chunks), true);
+    this.#addChunk(new Chunk(adoptable('Arena', 'this arena', block, this.#chunks), true));
   }
 
   /** Bytes taken by allocations since the last reset, alignment padding included. */
@@ -188,7 +218,7 @@ export class Arena {
     if (!isArena(this)) throw invalidThis('Arena.regions', this);
     this.#checkAlive('list the regions of');
     this.#settleMoved();
-    return this.#chunks.map(regionOf);
+    return this.#chunks.map((chunk) => chunk.describe());
   }
 
   /**
@@ -200,8 +230,8 @@ export class Arena {
     this.#checkAlive('destroy');
     this.#destroyed = true;
     for (const chunk of this.#chunks) {
-      native.viewDetach(chunk.view);
-      release(chunk);
+      chunk.detachView();
+      chunk.release();
     }
     this.#chunks = [];
     this.#capacity = 0;
@@ -238,7 +268,7 @@ export class Arena {
   #settleMoved(): void {
     const chunks = this.#chunks;
     for (let i = 0; i < chunks.length; i++) {
-      if (chunks[i].arrayBuffer.byteLength === 0) {
+      if (chunks[i].moved) {
         this.#replaceMoved();
         return;
       }
@@ -250,8 +280,8 @@ export class Arena {
     const current = this.#current;
     let enter = current;
     for (const chunk of this.#chunks.slice()) {
-      if (!wasMoved(chunk.arrayBuffer)) continue;
-      release(chunk);
+      if (!chunk.moved) continue;
+      chunk.release();
       const index = this.#chunks.indexOf(chunk);
       const replacement = chunk.fromCaller ? undefined : this.#replacement(chunk);
       if (replacement !== undefined) {
@@ -269,31 +299,45 @@ export class Arena {
 
   // A new chunk of the same size and alignment, or undefined when there is no memory for one.
   #replacement(chunk: Chunk): Chunk | undefined {
-    let region: ManagedBlock;
+    let replacement: Chunk;
     try {
-      region = own(Block.alloc(chunk.size, { align: chunk.block.align, zero: false }));
+      replacement = new Chunk(Block.alloc(chunk.size, { align: chunk.block.align, zero: false }), false);
     } catch {
       return undefined;
     }
-    const view = tryWrap(region, 0, region.size);
-    if (typeof view === 'number') {
-      release(region);
+    if (replacement.wrapWhole() !== undefined) {
+      replacement.release();
       return undefined;
     }
-    return { ...region, arrayBuffer: view.buffer as ArrayBuffer, view, low: region.address % SMALL_ALIGN, offset: 0 };
+    return replacement;
   }
 
   #allocSlow(size: number, align: number): Buffer {
     this.#checkAlive('allocate from');
     this.#settleMoved();
     this.#leave();
-    for (const chunk of this.#chunks) {
-      const start = chunk.offset + padding(chunk, chunk.offset, align);
-      if (start + size <= chunk.size) {
-        this.#enter(chunk);
-        this.#offset = start + size;
-        return new ViewBuffer(chunk.arrayBuffer, start, size);
+    for (let round = 0; round < 2; round++) {
+      for (const chunk of this.#chunks) {
+        const start = chunk.offset + padding(chunk, chunk.offset, align);
+        if (start + size <= chunk.limit) {
+          this.#enter(chunk);
+          this.#offset = start + size;
+          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, start, size);
+        }
       }
+      for (const chunk of this.#chunks) {
+        const start = chunk.spare + padding(chunk, chunk.spare, align);
+        if (start + size <= chunk.size) {
+          chunk.taken += start + size - chunk.spare;
+          chunk.spare = start + size;
+          this.#enter(this.#current);
+          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, start, size);
+        }
+      }
+      // No memory but what resets of this run hold: release it now, before growing.
+      if (round === 1 || !this.#chunks.some((c) => c.held)) break;
+      this.#releaseHeld();
+      this.#leave();
     }
     if (!this.grow) {
       const lost = this.#lost === 0 ? '' : `; ${this.#lost} more bytes left the arena when their memory was ${MOVED_CAUSE}`;
@@ -307,27 +351,20 @@ export class Arena {
     // doubling sequence and the current chunk as they are.
     const dedicated = size > this.#nextChunk;
     const block = Block.alloc(dedicated ? size : this.#nextChunk, { align: Math.max(this.align, align), zero: false });
-    const chunk = this.#addChunk(own(block), false);
+    const chunk = this.#addChunk(new Chunk(block, false));
     chunk.offset = size;
     if (!dedicated) this.#nextChunk = Math.min(MAX_SIZE, this.#nextChunk * 2);
     this.#enter(dedicated ? this.#current : chunk);
-    return new ViewBuffer(chunk.arrayBuffer, 0, size);
+    return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, 0, size);
   }
 
-  // fromCaller: the Block came from addMemory, so on failure it goes back to its caller.
-  #addChunk(region: ManagedBlock, fromCaller: boolean): Chunk {
-    const view = tryWrap(region, 0, region.size);
-    if (typeof view === 'number') {
-      (fromCaller ? disown : release)(region);
-      throw wrapError('Arena', view, 0, region.size);
+  // On failure a Block from addMemory goes back to its caller.
+  #addChunk(chunk: Chunk): Chunk {
+    const status = chunk.wrapWhole();
+    if (status !== undefined) {
+      chunk.giveUp();
+      throw wrapError('Arena', status, 0, chunk.size);
     }
-    const chunk: Chunk = {
-      ...region,
-      arrayBuffer: view.buffer as ArrayBuffer,
-      view,
-      low: region.address % SMALL_ALIGN,
-      offset: 0,
-    };
     this.#chunks.push(chunk);
     this.#capacity += chunk.size;
     return chunk;
@@ -341,18 +378,60 @@ export class Arena {
   // Makes chunk the current one (the arena's chunks' offsets are up to date).
   #enter(chunk: Chunk | undefined): void {
     let elsewhere = 0;
-    for (const other of this.#chunks) if (other !== chunk) elsewhere += other.offset;
-    this.#usedElsewhere = elsewhere;
+    for (const other of this.#chunks) elsewhere += usedIn(other);
+    // used = #usedElsewhere + #offset, with #offset the only field the inline path moves.
+    this.#usedElsewhere = chunk === undefined ? elsewhere : elsewhere - chunk.offset;
     this.#current = chunk;
-    this.#arrayBuffer = chunk === undefined ? NO_CHUNK_BUFFER : chunk.arrayBuffer;
+    this.#arrayBuffer = chunk === undefined ? NO_CHUNK_BUFFER : (chunk.arrayBuffer as ArrayBuffer);
     this.#low = chunk === undefined ? 0 : chunk.low;
     this.#offset = chunk === undefined ? 0 : chunk.offset;
-    this.#limit = chunk === undefined ? 0 : chunk.size;
+    this.#limit = chunk === undefined ? 0 : chunk.limit;
+  }
+
+  /**
+   * Ends the holding of every chunk reset in this run (at the end of the run, or
+   * earlier when nothing else fits): the bump range becomes the largest free gap
+   * below what was allocated since the reset, the spare range what lies past it;
+   * a chunk with nothing allocated since starts over at 0.
+   */
+  #releaseHeld(): void {
+    this.#leave();
+    for (const chunk of this.#chunks) {
+      if (!chunk.held) continue;
+      chunk.held = false;
+      const bumped = chunk.offset > chunk.heldOffset;
+      const spared = chunk.spare > chunk.heldSpare;
+      chunk.taken = usedIn(chunk);
+      if (!bumped && !spared) {
+        chunk.spare = chunk.limit = chunk.size;
+      } else if (!spared) {
+        // [heldOffset, offset) is live: [0, heldOffset) to bump, the rest of the chunk spare.
+        chunk.limit = chunk.heldOffset;
+        chunk.spare = chunk.offset;
+      } else if (!bumped) {
+        chunk.limit = chunk.heldSpare;
+      } else {
+        // Live at [heldOffset, offset) and [heldSpare, spare), in that order: the larger gap below.
+        if (chunk.heldSpare - chunk.offset > chunk.heldOffset) {
+          chunk.start = chunk.offset;
+          chunk.limit = chunk.heldSpare;
+          continue;
+        }
+        chunk.limit = chunk.heldOffset;
+      }
+      chunk.offset = chunk.start = 0;
+    }
+    this.#enter(this.#current);
   }
 
   #checkAlive(action: string): void {
     if (this.#destroyed) throw new AllocError('ERR_NOT_ALLOCATED', `cannot ${action} an arena that is destroyed`);
   }
+}
+
+// Bytes taken from a chunk since its last reset, padding included (its offset written back).
+function usedIn(chunk: Chunk): number {
+  return chunk.taken + chunk.offset - chunk.start;
 }
 
 // Bytes from chunk offset `offset` up to the next address that is a multiple of align.

@@ -2,7 +2,7 @@ import { Block, disposeSymbol } from './block';
 import { AllocError, describe, invalidParam } from './errors';
 import { Buddy, ceilLog2, floorLog2, GRANULE, HeapCore, MAX_BUDDY_REGION, Tlsf } from './heap-core';
 import { native } from './native';
-import { adopt, disown, hex, ManagedBlock, MemoryRegion, own, regionOf, release, tryWrap, wrapError } from './region';
+import { adoptable, hex, ManagedRegion, MemoryRegion, wrapError } from './managed-region';
 import { ALLOCATION, tag, taggedBuffer } from './tagged-buffer';
 import { checkAlign, checkSize, MAX_ALIGN, MAX_SIZE } from './validate';
 
@@ -34,13 +34,6 @@ export interface HeapOptions {
   checked?: boolean;
 }
 
-interface HeapRegion extends ManagedBlock {
-  /** Fast mode: a view over the whole block; every allocation's Buffer shares its ArrayBuffer. */
-  readonly view: Buffer | undefined;
-  /** Checked mode: the Block was freed by the caller of addMemory, so nothing more is wrapped in it. */
-  retired: boolean;
-}
-
 // The ArrayBuffer of a region that has none (checked mode, destroyed heap).
 const NO_BUFFER = new ArrayBuffer(0);
 
@@ -64,7 +57,8 @@ export class Heap {
   readonly checked: boolean;
 
   #core: HeapCore;
-  #regions: HeapRegion[] = [];
+  // Fast mode: each with its view, whose ArrayBuffer every allocation in it shares.
+  #regions: ManagedRegion[] = [];
   // By region number: the ArrayBuffer allocations are views of (fast mode).
   #arrayBuffers: ArrayBuffer[] = [];
   // By allocation number: the Buffer handed out. free(buf) accepts exactly it.
@@ -72,6 +66,16 @@ export class Heap {
   #capacity = 0;
   #nextRegion: number;
   #destroyed = false;
+  // Checked mode: allocations freed in this synchronous run, still taken in the
+  // core until the run ends (#endRun, a microtask queued at the run's first
+  // free) or until nothing else fits a request; their bytes, left out of used.
+  #held: number[] = [];
+  #heldBytes = 0;
+  #armed = false;
+  #endRun = (): void => {
+    this.#armed = false;
+    this.#releaseHeld();
+  };
 
   constructor(options: HeapOptions) {
     if (typeof options !== 'object' || options === null) throw invalidParam('options', 'an object', options);
@@ -98,7 +102,7 @@ export class Heap {
     this.#nextRegion = Math.min(MAX_SIZE, 2 ** ceilLog2(capacity) * 2);
     // A buddy region aligned to its largest power of two is one block, not many.
     const first = strategy === 'buddy' ? Math.min(MAX_ALIGN, Math.max(this.align, 2 ** floorLog2(capacity))) : this.align;
-    this.#addRegion(own(Block.alloc(capacity, { align: first, zero: false })), false);
+    this.#addRegion(new ManagedRegion('Heap', Block.alloc(capacity, { align: first, zero: false }), false));
   }
 
   /**
@@ -132,7 +136,7 @@ export class Heap {
     if (typeof id === 'number' && this.#live[id] === buf) {
       this.#live[id] = undefined;
       if (this.checked) this.#detach(buf, id);
-      this.#core.free(id);
+      else this.#core.free(id);
       return;
     }
     this.#freeSlow(buf);
@@ -145,24 +149,24 @@ export class Heap {
    */
   addMemory(block: Block): void {
     this.#checkAlive('add memory to');
-    const region = adopt('this heap', block, this.#regions.filter((r) => !r.block.freed));
+    const region = new ManagedRegion('Heap', adoptable('Heap', 'this heap', block, this.#regions.filter((r) => !r.block.freed)), true);
     if (this.strategy === 'buddy' && region.size > MAX_BUDDY_REGION) {
-      disown(region);
+      region.disown();
       throw invalidParam('block', `a Block of at most ${MAX_BUDDY_REGION} bytes for a buddy heap`, block);
     }
     if (usable(region)[1] < GRANULE) {
-      disown(region);
+      region.disown();
       throw new AllocError(
         'ERR_INVALID_PARAM',
         `block must hold ${GRANULE} bytes at a ${GRANULE}-byte aligned address; got ${region.size} bytes at ${hex(region.address)}`,
       );
     }
-    this.#addRegion(region, true);
+    this.#addRegion(region);
   }
 
   /** Bytes in allocated blocks: each allocation rounded up to 16 bytes (tlsf) or a power of two (buddy). */
   get used(): number {
-    return this.#core.used;
+    return this.#core.used - this.#heldBytes;
   }
 
   /** Bytes the heap manages in every region. 0 once destroyed. */
@@ -172,7 +176,7 @@ export class Heap {
 
   /** capacity - used: free bytes, which fragmentation may split into blocks smaller than a request. */
   get available(): number {
-    return this.#capacity - this.#core.used;
+    return this.#capacity - this.#core.used + this.#heldBytes;
   }
 
   get destroyed(): boolean {
@@ -181,7 +185,7 @@ export class Heap {
 
   /** The address range of every block the heap allocates from. */
   regions(): MemoryRegion[] {
-    return this.#regions.map(regionOf);
+    return this.#regions.map((region) => region.describe());
   }
 
   /**
@@ -193,12 +197,14 @@ export class Heap {
     this.#destroyed = true;
     if (this.checked) for (const buf of this.#live) if (buf !== undefined) native.viewDetach(buf);
     for (const region of this.#regions) {
-      if (region.view !== undefined) native.viewDetach(region.view);
-      release(region);
+      region.detachView();
+      region.release();
     }
     this.#regions = [];
     this.#arrayBuffers = [];
     this.#live = [];
+    this.#held = [];
+    this.#heldBytes = 0;
     this.#capacity = 0;
     this.#core = this.strategy === 'tlsf' ? new Tlsf() : new Buddy();
   }
@@ -210,7 +216,12 @@ export class Heap {
 
   #allocSlow(size: number, align: number): Buffer {
     this.#checkAlive('allocate from');
-    const id = this.#core.alloc(size, align);
+    let id = this.#core.alloc(size, align);
+    if (id < 0 && this.#held.length !== 0) {
+      // Nothing else fits: the blocks freed in this run come back now, before the heap grows.
+      this.#releaseHeld();
+      id = this.#core.alloc(size, align);
+    }
     if (id >= 0) return this.checked ? this.#wrap(id, size, align) : this.#view(id, size);
     if (!this.grow) {
       throw new AllocError(
@@ -230,7 +241,7 @@ export class Heap {
       throw new AllocError('ERR_NO_MEMORY', `no region can hold ${size} bytes aligned to ${align} (regions hold at most ${limit} bytes)`);
     }
     const blockAlign = Math.min(MAX_ALIGN, Math.max(this.align, this.strategy === 'buddy' ? regionSize : 1));
-    this.#addRegion(own(Block.alloc(regionSize, { align: blockAlign, zero: false })), false);
+    this.#addRegion(new ManagedRegion('Heap', Block.alloc(regionSize, { align: blockAlign, zero: false }), false));
     if (!dedicated) this.#nextRegion = Math.min(MAX_SIZE, this.#nextRegion * 2);
     const again = this.#core.alloc(size, align);
     if (again < 0) throw new AllocError('ERR_NO_MEMORY', `a new region of ${regionSize} bytes did not fit ${size} bytes aligned to ${align}`);
@@ -249,7 +260,7 @@ export class Heap {
     const core = this.#core;
     const region = this.#regions[core.region[id]];
     const offset = core.offset[id];
-    const view = tryWrap(region, offset, size);
+    const view = region.wrap(offset, size);
     if (typeof view !== 'number') {
       this.#live[id] = tag(view, id);
       return view;
@@ -264,8 +275,30 @@ export class Heap {
 
   #detach(buf: Uint8Array, id: number): void {
     native.viewDetach(buf);
-    // An allocation in a retired region leaves the heap with its memory.
-    if (this.#regions[this.#core.region[id]].retired) this.#capacity -= this.#core.size[id];
+    const core = this.#core;
+    if (this.#regions[core.region[id]].retired) {
+      // An allocation in a retired region leaves the heap with its memory.
+      this.#capacity -= core.size[id];
+      core.free(id);
+      return;
+    }
+    this.#held.push(id);
+    this.#heldBytes += core.size[id];
+    if (!this.#armed) {
+      this.#armed = true;
+      queueMicrotask(this.#endRun);
+    }
+  }
+
+  // Frees in the core what was freed in this run.
+  #releaseHeld(): void {
+    const core = this.#core;
+    for (const id of this.#held) {
+      if (this.#regions[core.region[id]].retired) this.#capacity -= core.size[id];
+      core.free(id);
+    }
+    this.#held = [];
+    this.#heldBytes = 0;
   }
 
   #freeSlow(buf: Uint8Array): void {
@@ -278,21 +311,19 @@ export class Heap {
     );
   }
 
-  // fromCaller: the Block came from addMemory, so on failure it goes back to its caller.
-  #addRegion(region: ManagedBlock, fromCaller: boolean): void {
-    let view: Buffer | undefined;
+  // On failure a Block from addMemory goes back to its caller.
+  #addRegion(region: ManagedRegion): void {
     if (!this.checked) {
-      const wrapped = tryWrap(region, 0, region.size);
-      if (typeof wrapped === 'number') {
-        (fromCaller ? disown : release)(region);
-        throw wrapError('Heap', wrapped, 0, region.size);
+      const status = region.wrapWhole();
+      if (status !== undefined) {
+        region.giveUp();
+        throw wrapError('Heap', status, 0, region.size);
       }
-      view = wrapped;
     }
     const [offset, size] = usable(region);
     const number = this.#regions.length;
-    this.#regions.push({ ...region, view, retired: false });
-    this.#arrayBuffers.push(view === undefined ? NO_BUFFER : (view.buffer as ArrayBuffer));
+    this.#regions.push(region);
+    this.#arrayBuffers.push(region.arrayBuffer ?? NO_BUFFER);
     this.#core.addRange(number, region.address, offset, size);
     this.#capacity += size;
   }
@@ -304,7 +335,7 @@ export class Heap {
 
 // [offset, size] of the part of a region the heap uses: whole granules from
 // the first 16-byte aligned address.
-function usable(region: ManagedBlock): [number, number] {
+function usable(region: ManagedRegion): [number, number] {
   const offset = (GRANULE - (region.address % GRANULE)) % GRANULE;
   const size = Math.max(0, Math.floor((region.size - offset) / GRANULE) * GRANULE);
   return [offset, size];

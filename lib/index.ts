@@ -9,7 +9,7 @@ export { Arena } from './arena';
 export type { ArenaOptions } from './arena';
 export { Pool } from './pool';
 export type { PoolOptions } from './pool';
-export type { MemoryRegion } from './region';
+export type { MemoryRegion } from './managed-region';
 export { alignUp, alignDown, isAligned, addressOf, pageSize, blockSource } from './align';
 export type { SourceName } from './native';
 export { shim, includeDir } from './shim';

@@ -2,7 +2,7 @@ import { Bitmap } from './bitmap';
 import { Block, disposeSymbol } from './block';
 import { AllocError, invalidParam } from './errors';
 import { native } from './native';
-import { adopt, disown, hex, ManagedBlock, MemoryRegion, own, regionOf, release, tryWrap, wrapError } from './region';
+import { adoptable, hex, ManagedRegion, MemoryRegion, wrapError } from './managed-region';
 import { allocationOf, tag, taggedBuffer } from './tagged-buffer';
 import { checkAlign, checkSize, MAX_SIZE } from './validate';
 
@@ -25,10 +25,8 @@ export interface PageAllocatorOptions {
   checked?: boolean;
 }
 
-interface PageRegion extends ManagedBlock {
-  /** Fast mode: a view over the whole block; every run's Buffer shares its ArrayBuffer. */
-  readonly view: Buffer | undefined;
-  readonly arrayBuffer: ArrayBuffer | undefined;
+// Fast mode: with its view, whose ArrayBuffer every run's Buffer shares.
+class PageRegion extends ManagedRegion {
   /** Byte offset in the block of its first whole page. */
   readonly lead: number;
   /** Number of the region's first page among all the allocator's pages. */
@@ -36,8 +34,14 @@ interface PageRegion extends ManagedBlock {
   readonly count: number;
   /** The page number of the region's first page counted from address 0: alignment by address. */
   readonly addressPage: number;
-  /** Checked mode: the caller of addMemory freed its Block, so its pages are no longer handed out. */
-  retired: boolean;
+
+  constructor(block: Block, fromCaller: boolean, pageSize: number, firstPage: number) {
+    super('PageAllocator', block, fromCaller);
+    this.lead = padTo(this.address, pageSize);
+    this.count = Math.floor((this.size - this.lead) / pageSize);
+    this.firstPage = firstPage;
+    this.addressPage = (this.address + this.lead) / pageSize;
+  }
 }
 
 /**
@@ -59,6 +63,16 @@ export class PageAllocator {
   // The Buffer of each live run, by first page; its length in pages.
   #live: (Buffer | undefined)[] = [];
   #length = new Int32Array(0);
+  // Checked mode: runs freed in this synchronous run (by first page), still
+  // taken in #map and marked in #heldMap until the run ends (#endRun, a
+  // microtask queued at the run's first free) or until nothing else fits.
+  #held: number[] = [];
+  #heldMap = new Bitmap(0);
+  #armed = false;
+  #endRun = (): void => {
+    this.#armed = false;
+    this.#releaseHeld(0, this.#numbered);
+  };
 
   constructor(options: PageAllocatorOptions) {
     if (typeof options !== 'object' || options === null) throw invalidParam('options', 'an object', options);
@@ -70,7 +84,7 @@ export class PageAllocator {
     this.checked = options.checked ?? false;
     const pages = checkSize('options.pages', options.pages, Math.min(MAX_PAGES, Math.floor(MAX_SIZE / this.pageSize)));
     const block = Block.alloc(pages * this.pageSize, { align: Math.max(this.pageSize, native.pageSize), zero: false });
-    this.#addRegion(own(block), false);
+    this.#addRegion(new PageRegion(block, false, this.pageSize, this.#numbered));
   }
 
   /**
@@ -82,15 +96,20 @@ export class PageAllocator {
     this.#checkAlive('allocate from');
     checkSize('count', count, MAX_PAGES);
     checkAlign('align', align, 2 ** 30);
-    for (const region of this.#regions) {
-      if (region.count < count || region.retired) continue;
-      const phase = ((region.firstPage - (region.addressPage % align)) % align + align) % align;
-      const first = this.#map.findClear(count, align, phase, region.firstPage, region.firstPage + region.count);
-      if (first >= 0) {
-        const buf = this.#take(region, first, count);
-        if (buf !== undefined) return buf;
-        return this.allocPages(count, align);
+    for (let round = 0; round < 2; round++) {
+      for (const region of this.#regions) {
+        if (region.count < count || region.retired) continue;
+        const phase = ((region.firstPage - (region.addressPage % align)) % align + align) % align;
+        const first = this.#map.findClear(count, align, phase, region.firstPage, region.firstPage + region.count);
+        if (first >= 0) {
+          const buf = this.#take(region, first, count);
+          if (buf !== undefined) return buf;
+          return this.allocPages(count, align);
+        }
       }
+      // Nothing else fits: the runs freed in this synchronous run come back now.
+      if (this.#held.length === 0) break;
+      this.#releaseHeld(0, this.#numbered);
     }
     throw new AllocError(
       'ERR_NO_MEMORY',
@@ -110,6 +129,8 @@ export class PageAllocator {
     const region = this.#regionOf(index);
     const room = region.firstPage + region.count - index;
     checkSize('count', count, room);
+    // These very pages were asked for: those freed in this run come back now.
+    if (this.#held.length !== 0) this.#releaseHeld(index, index + count);
     const taken = this.#map.firstSet(index, index + count);
     if (taken >= 0) {
       throw new AllocError('ERR_NO_MEMORY', `page ${taken} of pages [${index}, ${index + count}) is already allocated`);
@@ -147,8 +168,32 @@ export class PageAllocator {
         this.#total -= count;
         return;
       }
+      this.#held.push(first);
+      this.#heldMap.set(first, first + count);
+      if (!this.#armed) {
+        this.#armed = true;
+        queueMicrotask(this.#endRun);
+      }
+      return;
     }
     this.#map.clear(first, first + count);
+  }
+
+  // Frees the held runs that meet pages [start, end).
+  #releaseHeld(start: number, end: number): void {
+    let kept = 0;
+    for (const first of this.#held) {
+      const count = this.#length[first];
+      if (first >= end || first + count <= start) {
+        this.#held[kept++] = first;
+        continue;
+      }
+      this.#heldMap.clear(first, first + count);
+      // A run of a region retired meanwhile leaves the allocator with its pages.
+      if (this.#regionOf(first).retired) this.#total -= count;
+      else this.#map.clear(first, first + count);
+    }
+    this.#held.length = kept;
   }
 
   /**
@@ -158,16 +203,15 @@ export class PageAllocator {
    */
   addMemory(block: Block): void {
     this.#checkAlive('add memory to');
-    const region = adopt('this page allocator', block, this.#regions);
-    const lead = padTo(region.address, this.pageSize);
-    if (lead + this.pageSize > region.size) {
-      disown(region);
+    const region = new PageRegion(adoptable('PageAllocator', 'this page allocator', block, this.#regions), true, this.pageSize, this.#numbered);
+    if (region.count < 1) {
+      region.disown();
       throw new AllocError(
         'ERR_INVALID_PARAM',
         `block must hold one whole page of ${this.pageSize} bytes; got ${region.size} bytes at ${hex(region.address)}`,
       );
     }
-    this.#addRegion(region, true);
+    this.#addRegion(region);
   }
 
   /** Pages in every region (less those of a block its owner freed, in checked mode). */
@@ -189,7 +233,7 @@ export class PageAllocator {
     if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= this.#numbered) {
       throw invalidParam('index', `an integer from 0 to ${this.#numbered - 1}`, index);
     }
-    return this.#map.test(index);
+    return this.#map.test(index) && (this.#held.length === 0 || !this.#heldMap.test(index));
   }
 
   get destroyed(): boolean {
@@ -198,7 +242,7 @@ export class PageAllocator {
 
   /** The address range of every block the allocator takes pages from. */
   regions(): MemoryRegion[] {
-    return this.#regions.map(regionOf);
+    return this.#regions.map((region) => region.describe());
   }
 
   /** Frees every region: each run's Buffer reads length 0. ERR_NOT_ALLOCATED when already destroyed. */
@@ -207,11 +251,13 @@ export class PageAllocator {
     this.#destroyed = true;
     if (this.checked) for (const buf of this.#live) if (buf !== undefined) native.viewDetach(buf);
     for (const region of this.#regions) {
-      if (region.view !== undefined) native.viewDetach(region.view);
-      release(region);
+      region.detachView();
+      region.release();
     }
     this.#regions = [];
     this.#live = [];
+    this.#held = [];
+    this.#heldMap = new Bitmap(0);
     this.#map = new Bitmap(0);
     this.#total = 0;
     this.#numbered = 0;
@@ -228,7 +274,7 @@ export class PageAllocator {
     const length = count * this.pageSize;
     let buf: Buffer;
     if (this.checked) {
-      const view = tryWrap(region, offset, length);
+      const view = region.wrap(offset, length);
       if (typeof view === 'number') {
         if (view !== native.status.notAllocated || !region.block.freed) throw wrapError('PageAllocator', view, offset, length);
         this.#retire(region);
@@ -257,39 +303,30 @@ export class PageAllocator {
     }
   }
 
-  #addRegion(region: ManagedBlock, fromCaller: boolean): void {
-    const giveUp = fromCaller ? disown : release;
-    const lead = padTo(region.address, this.pageSize);
-    const count = Math.floor((region.size - lead) / this.pageSize);
+  // On failure a Block from addMemory goes back to its caller.
+  #addRegion(region: PageRegion): void {
+    const count = region.count;
     if (this.#numbered + count > MAX_PAGES) {
-      giveUp(region);
+      region.giveUp();
       throw invalidParam('block', `at most ${MAX_PAGES - this.#numbered} more pages`, count);
     }
-    let view: Buffer | undefined;
     if (!this.checked) {
-      const wrapped = tryWrap(region, 0, region.size);
-      if (typeof wrapped === 'number') {
-        giveUp(region);
-        throw wrapError('PageAllocator', wrapped, 0, region.size);
+      const status = region.wrapWhole();
+      if (status !== undefined) {
+        region.giveUp();
+        throw wrapError('PageAllocator', status, 0, region.size);
       }
-      view = wrapped;
     }
     const numbered = this.#numbered + count;
     const map = new Bitmap(numbered);
     map.words.set(this.#map.words);
+    const heldMap = new Bitmap(numbered);
+    heldMap.words.set(this.#heldMap.words);
     const length = new Int32Array(numbered);
     length.set(this.#length);
-    this.#regions.push({
-      ...region,
-      view,
-      arrayBuffer: view?.buffer as ArrayBuffer | undefined,
-      lead,
-      firstPage: this.#numbered,
-      count,
-      addressPage: (region.address + lead) / this.pageSize,
-      retired: false,
-    });
+    this.#regions.push(region);
     this.#map = map;
+    this.#heldMap = heldMap;
     this.#length = length;
     this.#numbered = numbered;
     this.#total += count;

@@ -1,9 +1,7 @@
 import { Block, disposeSymbol } from './block';
 import { AllocError, describe, invalidParam, invalidThis, readOptions } from './errors';
 import { native } from './native';
-import {
-  adopt, disown, hex, ManagedBlock, MemoryRegion, MOVED_CAUSE, own, regionOf, release, tryWrap, wasMoved, wrapError,
-} from './region';
+import { adoptable, hex, ManagedRegion, MemoryRegion, MOVED_CAUSE, wrapError } from './managed-region';
 import { checkAlign, checkBoolean, checkSize, MAX_SIZE } from './validate';
 import { arrayBufferOf, byteLengthOf, byteOffsetOf, isUint8Array, viewBuffer } from './view-buffer';
 
@@ -43,11 +41,11 @@ export interface PoolOptions {
 }
 
 interface Region {
-  /** The Block the slots lie in; replaced when a fast region's memory moved away. */
-  managed: ManagedBlock;
-  /** Fast mode: a view over the whole block, whose ArrayBuffer every slot Buffer shares. */
-  view: Buffer | undefined;
-  arrayBuffer: ArrayBuffer | undefined;
+  /**
+   * The Block the slots lie in (fast mode: with the view every slot Buffer
+   * shares); replaced when a fast region's memory moved away.
+   */
+  managed: ManagedRegion;
   /** Byte offset of the first slot in the block: the padding up to `align`. */
   first: number;
   /** Index of the region's first slot among all the pool's slots. */
@@ -110,6 +108,16 @@ export class Pool {
   #moved = new WeakSet<ArrayBuffer>();
   // Slots that left the pool because their memory moved away, for error messages.
   #lost = 0;
+  // Checked mode: slots freed in this synchronous run, oldest first from
+  // #heldHead: handed out only when no other slot is free, back in #free when
+  // the run ends (#endRun, a microtask queued at the run's first free).
+  #held: number[] = [];
+  #heldHead = 0;
+  #armed = false;
+  #endRun = (): void => {
+    this.#armed = false;
+    this.#releaseHeld();
+  };
 
   constructor(options: PoolOptions) {
     const read = readOptions('options', options, OPTION_KEYS, true);
@@ -120,7 +128,7 @@ export class Pool {
     const limit = Math.min(MAX_POOL_SLOTS, Math.floor((MAX_SIZE - this.slotSize) / this.stride) + 1);
     const slots = checkSize('options.slots', read.slots, limit);
     const size = (slots - 1) * this.stride + this.slotSize;
-    this.#addRegion(own(Block.alloc(size, { align: Math.max(native.pageSize, this.align), zero: false })), false);
+    this.#addRegion(new ManagedRegion('Pool', Block.alloc(size, { align: Math.max(native.pageSize, this.align), zero: false }), false));
   }
 
   /** A Buffer of slotSize bytes aligned to `align`. ERR_NO_MEMORY when every slot is taken. */
@@ -179,27 +187,27 @@ export class Pool {
     // A block its caller freed no longer counts: its memory is either still held
     // by this pool's views, so no new block can lie there, or already returned.
     const held = this.#regions.filter((r) => !r.retired && !r.managed.block.freed).map((r) => r.managed);
-    const region = adopt('this pool', block, held);
+    const region = new ManagedRegion('Pool', adoptable('Pool', 'this pool', block, held), true);
     if (padTo(region.address, this.align) + this.slotSize > region.size) {
-      disown(region);
+      region.disown();
       throw new AllocError(
         'ERR_INVALID_PARAM',
         `block must hold one slot of ${this.slotSize} bytes aligned to ${this.align}; got ${region.size} bytes at ${hex(region.address)}`,
       );
     }
-    this.#addRegion(region, true);
+    this.#addRegion(region);
   }
 
   /** Slots handed out and not yet freed. */
   get used(): number {
     if (!isPool(this)) throw invalidThis('Pool.used', this);
-    return this.#slots - this.#top;
+    return this.#slots - this.#top - (this.#held.length - this.#heldHead);
   }
 
   /** Slots free to allocate. */
   get available(): number {
     if (!isPool(this)) throw invalidThis('Pool.available', this);
-    return this.#top;
+    return this.#top + (this.#held.length - this.#heldHead);
   }
 
   /** All slots: used + available. 0 once destroyed. */
@@ -218,7 +226,7 @@ export class Pool {
     if (!isPool(this)) throw invalidThis('Pool.regions', this);
     this.#checkAlive('list the regions of');
     this.#settleMoved();
-    return this.#regions.filter((r) => !r.retired).map((r) => regionOf(r.managed));
+    return this.#regions.filter((r) => !r.retired).map((r) => r.managed.describe());
   }
 
   /**
@@ -232,10 +240,12 @@ export class Pool {
     for (const view of this.#slotOfView.keys()) native.viewDetach(view);
     for (const region of this.#regions) {
       if (region.retired) continue;
-      if (region.view !== undefined) native.viewDetach(region.view);
-      release(region.managed);
+      region.managed.detachView();
+      region.managed.release();
     }
     this.#regions = [];
+    this.#held = [];
+    this.#heldHead = 0;
     this.#slotOfView.clear();
     this.#live = [];
     this.#numbered = 0;
@@ -258,7 +268,7 @@ export class Pool {
     this.#settleMoved();
     return (
       `Pool { slotSize: ${this.slotSize}, align: ${this.align}, checked: ${this.checked}, ` +
-      `used: ${this.#slots - this.#top}, available: ${this.#top}, regions: ${this.#regions.filter((r) => !r.retired).length} }`
+      `used: ${this.used}, available: ${this.available}, regions: ${this.#regions.filter((r) => !r.retired).length} }`
     );
   }
 
@@ -266,16 +276,27 @@ export class Pool {
   // checked mode, a slot in another region, a region whose memory moved away.
   #allocSlow(): Buffer {
     this.#settleMoved();
-    if (this.#top === 0) throw this.#full();
+    if (this.#top === 0) {
+      // No other slot: the oldest one freed in this run.
+      if (this.#heldHead === this.#held.length) throw this.#full();
+      const held = this.#held;
+      this.#free[this.#top++] = held[this.#heldHead++];
+      // A run that keeps freeing and allocating: drop the consumed front now and then.
+      if (this.#heldHead >= 64 && this.#heldHead * 2 >= held.length) {
+        held.copyWithin(0, this.#heldHead);
+        held.length -= this.#heldHead;
+        this.#heldHead = 0;
+      }
+    }
     const slot = this.#free[--this.#top];
     const region = this.#regionOf(slot);
     const offset = region.first + (slot - region.firstSlot) * this.stride;
     if (!this.checked) {
-      const buf = new ViewBuffer(region.arrayBuffer as ArrayBuffer, offset, this.slotSize);
+      const buf = new ViewBuffer(region.managed.arrayBuffer as ArrayBuffer, offset, this.slotSize);
       this.#setLive(slot, buf);
       return buf;
     }
-    const view = region.retired ? native.status.notAllocated : tryWrap(region.managed, offset, this.slotSize);
+    const view = region.retired ? native.status.notAllocated : region.managed.wrap(offset, this.slotSize);
     if (typeof view === 'number') {
       this.#top++;
       if (view !== native.status.notAllocated || !region.managed.block.freed) {
@@ -301,7 +322,7 @@ export class Pool {
     const arrayBuffer = arrayBufferOf(buf);
     // Its region's memory moved away: the slot already left the pool (or came back with new memory).
     if (this.#moved.has(arrayBuffer as ArrayBuffer)) return;
-    const region = this.#regions.find((r) => r.arrayBuffer === arrayBuffer && !r.retired);
+    const region = this.#regions.find((r) => r.managed.arrayBuffer === arrayBuffer && !r.retired);
     if (region !== undefined) {
       const index = (byteOffsetOf(buf) - region.first) / this.stride;
       const slot = region.firstSlot + index;
@@ -327,30 +348,39 @@ export class Pool {
       if (!detached) this.#lost++;
       this.#slots--;
     } else {
-      this.#free[this.#top++] = slot;
+      this.#held.push(slot);
+      if (!this.#armed) {
+        this.#armed = true;
+        queueMicrotask(this.#endRun);
+      }
     }
   }
 
-  // fromCaller: the Block came from addMemory, so on failure it goes back to its caller.
-  #addRegion(managed: ManagedBlock, fromCaller: boolean): void {
-    const giveUp = fromCaller ? disown : release;
+  // Puts the slots freed in this run back on the free stack, the last freed on top.
+  #releaseHeld(): void {
+    const held = this.#held;
+    for (let i = this.#heldHead; i < held.length; i++) this.#free[this.#top++] = held[i];
+    this.#held = [];
+    this.#heldHead = 0;
+  }
+
+  // On failure a Block from addMemory goes back to its caller.
+  #addRegion(managed: ManagedRegion): void {
     const first = padTo(managed.address, this.align);
     const count = Math.floor((managed.size - first - this.slotSize) / this.stride) + 1;
     if (this.#numbered + count > MAX_POOL_SLOTS) {
-      giveUp(managed);
+      managed.giveUp();
       throw new AllocError(
         'ERR_INVALID_PARAM',
         `a pool holds at most ${MAX_POOL_SLOTS} slots; this one has ${this.#numbered} and the block would add ${count}`,
       );
     }
-    let view: Buffer | undefined;
     if (!this.checked) {
-      const wrapped = tryWrap(managed, 0, managed.size);
-      if (typeof wrapped === 'number') {
-        giveUp(managed);
-        throw wrapError('Pool', wrapped, 0, managed.size);
+      const status = managed.wrapWhole();
+      if (status !== undefined) {
+        managed.giveUp();
+        throw wrapError('Pool', status, 0, managed.size);
       }
-      view = wrapped;
     }
     // Room for every slot: the live ones come back with free().
     const total = this.#slots + count;
@@ -358,8 +388,8 @@ export class Pool {
     try {
       free = new Uint32Array(total);
     } catch {
-      if (view !== undefined) native.viewDetach(view);
-      giveUp(managed);
+      managed.detachView();
+      managed.giveUp();
       throw new AllocError('ERR_NO_MEMORY', `no memory for the free list of ${total} slots`);
     }
     // Slot numbers are never reused: retired slots lower #slots but keep theirs.
@@ -370,8 +400,6 @@ export class Pool {
     free.set(this.#free.subarray(0, this.#top), count);
     const added: Region = {
       managed,
-      view,
-      arrayBuffer: view?.buffer as ArrayBuffer | undefined,
       first,
       firstSlot,
       count,
@@ -389,7 +417,7 @@ export class Pool {
   // Points the inline paths at the first region that is not retired (fast mode only).
   #enterFast(): void {
     const region = this.checked ? undefined : this.#regions.find((r) => !r.retired);
-    this.#fastArrayBuffer = region?.arrayBuffer ?? new ArrayBuffer(0);
+    this.#fastArrayBuffer = region?.managed.arrayBuffer ?? new ArrayBuffer(0);
     this.#fastFirst = region?.first ?? 0;
     this.#fastFirstSlot = region?.firstSlot ?? 0;
     this.#fastCount = region?.count ?? 0;
@@ -411,19 +439,17 @@ export class Pool {
     let changed = false;
     for (let i = 0; i < regions.length; i++) {
       const region = regions[i];
-      if (region.retired || !wasMoved(region.arrayBuffer)) continue;
+      if (region.retired || !region.managed.moved) continue;
       changed = true;
-      this.#moved.add(region.arrayBuffer as ArrayBuffer);
+      this.#moved.add(region.managed.arrayBuffer as ArrayBuffer);
       const end = region.firstSlot + region.count;
       for (let slot = region.firstSlot; slot < end; slot++) {
         if (this.#getLive(slot) === undefined) continue;
         this.#setLive(slot, undefined);
         this.#free[this.#top++] = slot; // every slot of the region is free now
       }
-      release(region.managed);
+      region.managed.release();
       if (!region.managed.fromCaller && this.#replace(region)) continue;
-      region.view = undefined;
-      region.arrayBuffer = undefined;
       this.#lost += region.count;
       this.#retire(region);
     }
@@ -433,22 +459,19 @@ export class Pool {
   // New memory of the same size for a region the pool allocated itself.
   #replace(region: Region): boolean {
     const old = region.managed;
-    let managed: ManagedBlock;
+    let managed: ManagedRegion;
     try {
-      managed = own(Block.alloc(old.size, { align: old.block.align, zero: false }));
+      managed = new ManagedRegion('Pool', Block.alloc(old.size, { align: old.block.align, zero: false }), false);
     } catch {
       return false;
     }
     const first = padTo(managed.address, this.align);
     const count = Math.floor((managed.size - first - this.slotSize) / this.stride) + 1;
-    const view = count === region.count ? tryWrap(managed, 0, managed.size) : native.status.invalidParam;
-    if (typeof view === 'number') {
-      release(managed);
+    if (count !== region.count || managed.wrapWhole() !== undefined) {
+      managed.release();
       return false;
     }
     region.managed = managed;
-    region.view = view;
-    region.arrayBuffer = view.buffer as ArrayBuffer;
     region.first = first;
     return true;
   }
@@ -493,6 +516,15 @@ export class Pool {
   #retire(region: Region): void {
     region.retired = true;
     const end = region.firstSlot + region.count;
+    // Its slots freed in this run leave with its free ones.
+    let keptHeld = 0;
+    for (let i = this.#heldHead; i < this.#held.length; i++) {
+      const slot = this.#held[i];
+      if (slot >= region.firstSlot && slot < end) this.#slots--;
+      else this.#held[keptHeld++] = slot;
+    }
+    this.#held.length = keptHeld;
+    this.#heldHead = 0;
     let kept = 0;
     for (let i = 0; i < this.#top; i++) {
       const slot = this.#free[i];

@@ -6,6 +6,7 @@
 // never frees anything, and subarray() builds a plain Buffer that has none.
 // (A `#private in obj` brand check instead makes V8 drop optimized code at
 // every full GC, since the checked objects are short-lived.)
+import { likeBuffer } from './view-buffer';
 
 /** The key of the allocation number on a Buffer a Heap or PageAllocator handed out. */
 export const ALLOCATION: unique symbol = Symbol('sysalloc.allocation');
@@ -16,10 +17,8 @@ class TaggedBuffer extends Uint8Array {
     (this as unknown as Record<symbol, number>)[ALLOCATION] = id;
   }
 }
-// As view-buffer.ts does for its Buffers (Node's FastBuffer): Buffer.isBuffer is
-// true and every Buffer method works.
-Object.setPrototypeOf(TaggedBuffer.prototype, Buffer.prototype);
-Object.defineProperty(TaggedBuffer.prototype, 'constructor', { value: Buffer, writable: true, enumerable: false, configurable: true });
+// Buffer.isBuffer is true and every Buffer method works, as for view-buffer.ts's.
+likeBuffer(TaggedBuffer.prototype);
 
 export const taggedBuffer = TaggedBuffer as unknown as new (
   arrayBuffer: ArrayBuffer,

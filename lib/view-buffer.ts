@@ -6,7 +6,8 @@
 // instances keep the map of the class itself, which lives as long as the
 // module, so optimized code that checks for it survives garbage collection.
 
-function likeBuffer(prototype: object): void {
+/** Makes instances of a Uint8Array subclass with this prototype Buffers (as FastBuffer is). */
+export function likeBuffer(prototype: object): void {
   Object.setPrototypeOf(prototype, Buffer.prototype);
   Object.defineProperty(prototype, 'constructor', { value: Buffer, writable: true, enumerable: false, configurable: true });
 }

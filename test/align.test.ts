@@ -1,14 +1,5 @@
-import { addressOf, AllocError, alignDown, alignUp, Block, blockSource, isAligned, pageSize } from '..';
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AllocError);
-    return (e as AllocError).code;
-  }
-  return undefined;
-}
+import { addressOf, alignDown, alignUp, Block, blockSource, isAligned, pageSize } from '..';
+import { thrownCode as code } from './helpers';
 
 describe('alignUp and alignDown', () => {
   test.each([

@@ -6,7 +6,7 @@
 //
 // The seed is random per run and printed on failure; SYSALLOC_SEED=<n> repeats a run.
 import { addressOf, AllocError, Arena, Block, MemoryRegion, Pool } from '..';
-import { settle, turn } from './helpers';
+import { expectCode, expectEqual, settle, turn } from './helpers';
 
 // SYSALLOC_PROPERTY_OPS: fewer operations where the suite runs emulated (test:arm64).
 const OPS = Number(process.env.SYSALLOC_PROPERTY_OPS ?? 100_000);
@@ -120,20 +120,6 @@ function contained(regions: readonly MemoryRegion[], address: number, size: numb
   const index = regions.findIndex((r) => address >= Number(r.address) && address + size <= Number(r.address) + r.size);
   if (index < 0) throw new Error(`[${address}, +${size}) lies outside every region the allocator manages`);
   return index;
-}
-
-function expectEqual(actual: unknown, expected: unknown, what: string): void {
-  if (actual !== expected) throw new Error(`${what}: ${String(actual)}, expected ${String(expected)}`);
-}
-
-function expectCode(fn: () => unknown, code: string, what: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof AllocError && e.code === code) return;
-    throw e;
-  }
-  throw new Error(`${what}: expected ${code}`);
 }
 
 describe.each([

@@ -7,16 +7,7 @@ import {
   addressOf, alignDown, alignUp, AllocError, Arena, Block, blockSource, isAligned, MAX_ALIGN, Pool,
 } from '..';
 import { isPowerOfTwo } from '../dist/validate';
-
-function caught(fn: () => unknown): AllocError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AllocError);
-    return e as AllocError;
-  }
-  throw new Error('expected an AllocError');
-}
+import { caught } from './helpers';
 
 function expectInvalid(fn: () => unknown, message: string): void {
   const error = caught(fn);

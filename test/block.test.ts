@@ -1,18 +1,6 @@
-import { AllocError, Block, blockSource, blockStats, isAligned, MAX_ALIGN, MAX_SIZE, pageSize, trimBlockCache } from '..';
+import { Block, blockSource, blockStats, isAligned, MAX_ALIGN, MAX_SIZE, pageSize, trimBlockCache } from '..';
 import { native } from '../dist/native';
-import { ALIGNS, delta, settle, SIZES, turn } from './helpers';
-
-function expectAllocError(fn: () => unknown, code: string): AllocError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(AllocError);
-  expect((caught as AllocError).code).toBe(code);
-  return caught as AllocError;
-}
+import { ALIGNS, caught, delta, settle, SIZES, turn } from './helpers';
 
 describe('Block alignment', () => {
   test.each(SIZES.flatMap((size) => ALIGNS.map((align) => [size, align])))(
@@ -46,7 +34,7 @@ describe('Block alignment', () => {
     const size = MAX_ALIGN * 2;
     if (MAX_SIZE < size) {
       expect(Number(process.versions.node.split('.')[0])).toBe(20);
-      const error = expectAllocError(() => Block.alloc(size, { zero: false }), 'ERR_INVALID_PARAM');
+      const error = caught(() => Block.alloc(size, { zero: false }), 'ERR_INVALID_PARAM');
       expect(error.message).toBe(`size must be an integer from 1 to ${MAX_SIZE}; got ${size}`);
       return;
     }
@@ -132,7 +120,7 @@ describe('Block.free', () => {
     const block = Block.alloc(4096);
     block.free();
     const after = blockStats();
-    const error = expectAllocError(() => block.free(), 'ERR_NOT_ALLOCATED');
+    const error = caught(() => block.free(), 'ERR_NOT_ALLOCATED');
     expect(error.message).toMatch(/already freed/);
     expect(blockStats().liveBlocks).toBe(after.liveBlocks);
     expect(after.liveBlocks).toBe(before.liveBlocks);
@@ -143,7 +131,7 @@ describe('Block.free', () => {
     const address = block.address;
     expect(address).toBeGreaterThan(0n);
     block.free();
-    expectAllocError(() => block.address, 'ERR_NOT_ALLOCATED');
+    caught(() => block.address, 'ERR_NOT_ALLOCATED');
     expect(block.buffer.byteLength).toBe(0);
     expect(block.size).toBe(256);
   });

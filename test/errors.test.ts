@@ -3,17 +3,7 @@ import * as path from 'path';
 import { constants } from 'buffer';
 import { AllocError, Block, blockStats, MAX_ALIGN, MAX_SIZE } from '..';
 import { native } from '../dist/native';
-import { settle } from './helpers';
-
-function caught(fn: () => unknown): AllocError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AllocError);
-    return e as AllocError;
-  }
-  throw new Error('expected an AllocError');
-}
+import { caught, settle } from './helpers';
 
 describe('AllocError', () => {
   test('is a real Error subclass with a name and a code', () => {

@@ -1,7 +1,6 @@
-// Seeded randomness and checks shared by the property tests of Heap,
+// Seeded randomness and test patterns shared by the property tests of Heap,
 // PageAllocator and IdAllocator. The seed is random per run and printed on
 // failure; SYSALLOC_SEED=<n> repeats a run.
-import { AllocError } from '..';
 
 function random32(seed: number): () => number {
   let state = seed >>> 0;
@@ -52,21 +51,6 @@ export function withSeed(name: string, body: (rng: Rng) => void): void {
     error.message = `${name}: failed at op ${rng.op} with seed ${rng.seed} (repeat with SYSALLOC_SEED=${rng.seed})\n${error.message}`;
     throw error;
   }
-}
-
-export function expectEqual(actual: unknown, expected: unknown, what: string): void {
-  if (actual !== expected) throw new Error(`${what}: ${String(actual)}, expected ${String(expected)}`);
-}
-
-/** Runs fn, which must throw an AllocError with this code; returns the error. */
-export function expectCode(fn: () => unknown, code: string, what: string): AllocError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof AllocError && e.code === code) return e;
-    throw e;
-  }
-  throw new Error(`${what}: expected ${code}`);
 }
 
 /** 256 Buffers of 64 KiB, each filled with its index. */

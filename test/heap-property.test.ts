@@ -4,7 +4,8 @@
 // each live allocation until it is freed; and each ERR_NO_MEMORY against the
 // free space the live set leaves, which must hold no block that would fit.
 import { addressOf, AllocError, Block, Heap, HeapStrategy, MemoryRegion } from '..';
-import { expectCode, expectEqual, PATTERNS, Rng, withSeed } from './family-helpers';
+import { PATTERNS, Rng, withSeed } from './family-helpers';
+import { expectCode, expectEqual } from './helpers';
 
 const OPS = 100_000;
 // Checked mode makes an external buffer per allocation (a few microseconds): fewer ops, the same checks.

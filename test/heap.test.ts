@@ -1,5 +1,5 @@
 import { addressOf, AllocError, Arena, Block, Heap, HeapStrategy, pageSize, Pool } from '..';
-import { expectCode } from './family-helpers';
+import { expectCode } from './helpers';
 
 describe.each(['tlsf', 'buddy'] as HeapStrategy[])('Heap (%s)', (strategy) => {
   test('alloc returns aligned Buffers of the size asked, over the heap memory', () => {

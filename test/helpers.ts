@@ -1,4 +1,4 @@
-import { blockStats, BlockStats } from '..';
+import { AllocError, AllocErrorCode, blockStats, BlockStats } from '..';
 
 declare const gc: () => void;
 
@@ -34,4 +34,50 @@ export function delta(before: BlockStats, after: BlockStats, key: 'osAllocations
     out[name] = after[key][name] - before[key][name];
   }
   return out;
+}
+
+/**
+ * The AllocError fn throws, checked with expect: the test fails when fn
+ * returns, throws anything but an AllocError, or (given `code`) one of another code.
+ */
+export function caught(fn: () => unknown, code?: AllocErrorCode): AllocError {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (e) {
+    thrown = e;
+  }
+  if (thrown === undefined) throw new Error('expected an AllocError');
+  expect(thrown).toBeInstanceOf(AllocError);
+  if (code !== undefined) expect((thrown as AllocError).code).toBe(code);
+  return thrown as AllocError;
+}
+
+/** The code of the AllocError fn throws, undefined when it returns; anything else thrown fails the test. */
+export function thrownCode(fn: () => unknown): AllocErrorCode | undefined {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(AllocError);
+    return (e as AllocError).code;
+  }
+  return undefined;
+}
+
+/**
+ * For property tests, whose failures name the operation: fn must throw an
+ * AllocError with this code; returns it. Anything else thrown is rethrown.
+ */
+export function expectCode(fn: () => unknown, code: AllocErrorCode, what: string): AllocError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof AllocError && e.code === code) return e;
+    throw e;
+  }
+  throw new Error(`${what}: expected ${code}`);
+}
+
+export function expectEqual(actual: unknown, expected: unknown, what: string): void {
+  if (actual !== expected) throw new Error(`${what}: ${String(actual)}, expected ${String(expected)}`);
 }

@@ -7,8 +7,8 @@
 // ArrayBuffer that took it until that one is collected, is never handed out
 // again, and the allocator goes on with a fresh chunk.
 import { ReadableStream } from 'stream/web';
-import { addressOf, AllocError, Arena, Block, blockStats, Pool } from '..';
-import { settle } from './helpers';
+import { addressOf, Arena, Block, blockStats, Pool } from '..';
+import { caught, settle } from './helpers';
 
 type Move = (view: Uint8Array) => Promise<Uint8Array>;
 
@@ -41,16 +41,6 @@ if (typeof (new ArrayBuffer(1) as { transfer?: unknown }).transfer === 'function
 }
 
 const MOVED = 'moved to another ArrayBuffer (a web byte stream, transfer() or a BYOB read)';
-
-function caught(fn: () => unknown): AllocError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AllocError);
-    return e as AllocError;
-  }
-  throw new Error('expected an AllocError');
-}
 
 function within(view: Uint8Array, start: bigint, size: number): boolean {
   const address = addressOf(view);

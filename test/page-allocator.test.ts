@@ -3,7 +3,8 @@
 // lowest fit first, contents kept until freed, ERR_NO_MEMORY only when the
 // model has no room.
 import { addressOf, AllocError, Block, pageSize, PageAllocator } from '..';
-import { expectCode, expectEqual, PATTERNS, Rng, withSeed } from './family-helpers';
+import { PATTERNS, Rng, withSeed } from './family-helpers';
+import { expectCode, expectEqual } from './helpers';
 
 const OPS = 100_000;
 
@@ -99,6 +100,17 @@ describe('PageAllocator', () => {
         const page = 256;
         const pages = new PageAllocator({ pages: rng.int(100, 400), pageSize: page, checked });
         let model = new Uint8Array(pages.totalPages);
+        // Checked mode: runs freed in this synchronous run (the whole trace is one),
+        // which the allocator hands out only when nothing else fits.
+        let heldMark = new Uint8Array(pages.totalPages);
+        let held: { first: number; count: number }[] = [];
+        const release = (start: number, end: number): void => {
+          held = held.filter((h) => {
+            if (h.first >= end || h.first + h.count <= start) return true;
+            heldMark.fill(0, h.first, h.first + h.count);
+            return false;
+          });
+        };
         // The pages of each region: [first, end), and the address of its first page.
         let regions: { first: number; end: number; base: number }[] = [];
         const refresh = (): void => {
@@ -113,6 +125,9 @@ describe('PageAllocator', () => {
           const grown = new Uint8Array(first);
           grown.set(model);
           model = grown;
+          const grownHeld = new Uint8Array(first);
+          grownHeld.set(heldMark);
+          heldMark = grownHeld;
         };
         refresh();
         const live: { buf: Buffer; first: number; count: number; pattern: number }[] = [];
@@ -124,7 +139,7 @@ describe('PageAllocator', () => {
             for (let p = r.first; p + count <= r.end; p++) {
               if (((r.base / page + (p - r.first)) % align) !== 0) continue;
               let q = p;
-              while (q < p + count && model[q] === 0) q++;
+              while (q < p + count && model[q] === 0 && heldMark[q] === 0) q++;
               if (q === p + count) return p;
             }
           }
@@ -150,7 +165,11 @@ describe('PageAllocator', () => {
           if (roll < (filling ? 0.45 : 0.3)) {
             const count = rng.chance(0.6) ? rng.int(1, 4) : rng.int(1, 40);
             const align = rng.chance(0.7) ? 1 : rng.pow2(4);
-            const expected = lowest(count, align);
+            let expected = lowest(count, align);
+            if (expected < 0 && held.length !== 0) {
+              release(0, model.length);
+              expected = lowest(count, align);
+            }
             if (expected < 0) {
               expectCode(() => pages.allocPages(count, align), 'ERR_NO_MEMORY', `allocPages(${count}, ${align}) with no room`);
               noMemory++;
@@ -163,6 +182,7 @@ describe('PageAllocator', () => {
             const index = rng.int(0, model.length - 1);
             const r = regions.find((x) => index >= x.first && index < x.end)!;
             const count = rng.int(1, Math.min(8, r.end - index));
+            release(index, index + count);
             if (model.subarray(index, index + count).includes(1)) {
               expectCode(() => pages.allocPagesAt(index, count), 'ERR_NO_MEMORY', 'allocPagesAt over a taken page');
             } else {
@@ -178,6 +198,10 @@ describe('PageAllocator', () => {
             pages.freePages(run.buf);
             model.fill(0, run.first, run.first + run.count);
             used -= run.count;
+            if (checked) {
+              held.push({ first: run.first, count: run.count });
+              heldMark.fill(1, run.first, run.first + run.count);
+            }
             if (checked) expectEqual(run.buf.length, 0, 'a checked run after free reads length');
             if (rng.chance(0.05)) expectCode(() => pages.freePages(run.buf), 'ERR_NOT_ALLOCATED', 'a double free');
           } else if (roll < 0.9605 && added < 4) {

@@ -2,17 +2,7 @@ import { spawnSync } from 'child_process';
 import { constants } from 'buffer';
 import * as path from 'path';
 import { addressOf, AllocError, Arena, Block, blockStats, MAX_SIZE, pageSize, Pool } from '..';
-import { settle } from './helpers';
-
-function caught(fn: () => unknown): AllocError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AllocError);
-    return e as AllocError;
-  }
-  throw new Error('expected an AllocError');
-}
+import { caught, settle } from './helpers';
 
 const MODES = [false, true];
 
@@ -40,13 +30,15 @@ describe.each(MODES)('Pool (checked: %s)', (checked) => {
     expect(bufs[1].readUInt32LE(4092)).toBe(0x02020202);
   });
 
-  test('free returns the slot for reuse, last freed first, in O(1)', () => {
+  test('free returns the slot for reuse, last freed first, in O(1)', async () => {
     using pool = new Pool({ slotSize: 64, slots: 4, checked });
     const a = pool.alloc();
     const b = pool.alloc();
     const addressB = addressOf(b);
     pool.free(b);
     expect([pool.used, pool.available]).toEqual([1, 3]);
+    // Checked mode hands a slot freed in this synchronous run out again only after it.
+    if (checked) await Promise.resolve();
     const c = pool.alloc();
     expect(addressOf(c)).toBe(addressB);
     pool.free(a);
@@ -218,7 +210,7 @@ describe.each(MODES)('Pool (checked: %s)', (checked) => {
       using other = new Pool({ slotSize: 64, slots: 2, checked });
       expect(caught(() => other.addMemory(block)).code).toBe('ERR_MEMORY_OVERLAP');
       using arena = new Arena({ capacity: 4096 });
-      expect(caught(() => arena.addMemory(block)).message).toMatch(/is already managed by another Arena or Pool$/);
+      expect(caught(() => arena.addMemory(block)).message).toMatch(/is already managed by a Pool$/);
       expect(other.slots).toBe(2);
       expect(pool.slots).toBe(2 + 64);
     });
