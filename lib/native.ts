@@ -94,6 +94,20 @@ export interface NativeAddon {
   teardownScan(): void;
   /** Keeps a weak reference per block so that teardownScan can tell which are still this environment's (workers). */
   trackOwnership(): void;
+  /** Makes a live block's memory a shared region (or names the one it is already); [id, key] or a status. */
+  blockShare(buffer: Uint8Array, align: number): [number, bigint] | number;
+  /** New shared memory: [view, holder, id, key, size, align] or a status (native/shared_binding.cc). */
+  sharedCreate(size: number, align: number, zero: boolean, sab: boolean): unknown[] | number;
+  /** A view of the live shared region (id, key): [view, holder, id, key, size, align] or a status. */
+  sharedOpen(id: number, key: bigint, sab: boolean, offset: number, length: number): unknown[] | number;
+  /** Detaches an external view sharedOpen made and drops its reference; a status. */
+  sharedFree(view: Uint8Array, holder: number): number;
+  /** Whether (id, key) names a live shared region. */
+  sharedValid(id: number, key: bigint): boolean;
+  /** Shared regions alive and the references held to them, over all threads. */
+  sharedStats(): { sharedRegions: number; sharedReferences: number };
+  /** Whether node_api_create_external_sharedarraybuffer was found at load. */
+  readonly externalSharedArrayBuffer: boolean;
   /** Detaches a Buffer viewWrap returned; a status. */
   viewDetach(view: Uint8Array): number;
   /** The address of the first byte, or undefined for anything but an ArrayBuffer or a view. */
