@@ -92,7 +92,7 @@ export class Block {
    */
   static fromShared(handle: SharedBlockHandle): Block {
     const name = readHandle('sysalloc.SharedBlock', handle, 'Block.fromShared');
-    const opened = openShared(name.id, name.key, 'Block.fromShared');
+    const opened = openShared('sysalloc.SharedBlock', name.id, name.key, 'Block.fromShared');
     const block = new Block(constructing, opened.buffer, opened.size, opened.align);
     block.#sharedId = opened.id;
     block.#sharedKey = opened.key;

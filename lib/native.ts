@@ -97,9 +97,13 @@ export interface NativeAddon {
   /** Makes a live block's memory a shared region (or names the one it is already); [id, key] or a status. */
   blockShare(buffer: Uint8Array, align: number): [number, bigint] | number;
   /** New shared memory: [view, holder, id, key, size, align] or a status (native/shared_binding.cc). */
-  sharedCreate(size: number, align: number, zero: boolean, sab: boolean): unknown[] | number;
+  sharedCreate(size: number, align: number, zero: boolean, sab: boolean, kind: number): unknown[] | number;
   /** A view of the live shared region (id, key): [view, holder, id, key, size, align] or a status. */
-  sharedOpen(id: number, key: bigint, sab: boolean, offset: number, length: number): unknown[] | number;
+  sharedOpen(id: number, key: bigint, sab: boolean, offset: number, length: number, kind: number): unknown[] | number;
+  /** Region kinds: Open finds a region only under its own. */
+  readonly sharedKind: { readonly block: number; readonly pool: number };
+  /** At process 'exit': drops the references of this environment's external views still attached. */
+  sharedScan(): void;
   /** Detaches an external view sharedOpen made and drops its reference; a status. */
   sharedFree(view: Uint8Array, holder: number): number;
   /** Whether (id, key) names a live shared region. */
@@ -250,7 +254,10 @@ export const nativePath: string = loaded.path;
 // A worker's end is not the process's: there, keep what it takes to tell the
 // blocks still this worker's from those moved away (a weak reference each).
 if (typeof process === 'object' && process !== null && typeof process.once === 'function') {
-  process.once('exit', () => native.teardownScan());
+  process.once('exit', () => {
+    native.teardownScan();
+    native.sharedScan();
+  });
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 if (!(require('worker_threads') as typeof import('worker_threads')).isMainThread) native.trackOwnership();

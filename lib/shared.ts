@@ -78,12 +78,13 @@ function finish(raw: RawOpened | number, what: string): Opened {
 
 /** New shared memory with one reference, held by the returned view. */
 export function createShared(size: number, align: number, zero: boolean, what: string): Opened {
-  return finish(native.sharedCreate(size, align, zero, sharedArrayBuffers) as RawOpened | number, what);
+  return finish(native.sharedCreate(size, align, zero, sharedArrayBuffers, native.sharedKind.pool) as RawOpened | number, what);
 }
 
 /** One more reference to (id, key), held by the returned view; offset/length 0/0: the whole region. */
-export function openShared(id: number, key: bigint, what: string, offset = 0, length = 0, whole = offset === 0 && length === 0): Opened {
-  return finish(native.sharedOpen(id, key, whole && sharedArrayBuffers, offset, length) as RawOpened | number, what);
+export function openShared(type: SharedKind, id: number, key: bigint, what: string, offset = 0, length = 0, whole = offset === 0 && length === 0): Opened {
+  const kind = type === 'sysalloc.SharedBlock' ? native.sharedKind.block : native.sharedKind.pool;
+  return finish(native.sharedOpen(id, key, whole && sharedArrayBuffers, offset, length, kind) as RawOpened | number, what);
 }
 
 /**

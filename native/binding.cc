@@ -693,7 +693,7 @@ napi_value BlockShare(napi_env env, napi_callback_info info) {
     return StatusValue(env, kInvalidParam);
   }
   if (block->shared == nullptr) {
-    block->shared = shared::Adopt(block->region, static_cast<size_t>(align));
+    block->shared = shared::Adopt(block->region, static_cast<size_t>(align), shared::kBlock);
     if (block->shared == nullptr) return StatusValue(env, kNoMemory);
   }
   const shared::Name name = shared::NameOf(block->shared);

@@ -247,16 +247,18 @@ bool ReadName(napi_env env, napi_value id_value, napi_value key_value, uint64_t*
          (*id = static_cast<uint64_t>(id_double), true);
 }
 
-// sharedCreate(size, align, zero, sab) -> [view, holderId, id, key, size, align] | status
+// sharedCreate(size, align, zero, sab, kind) -> [view, holderId, id, key, size, align] | status
 napi_value SharedCreate(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
+  uint32_t kind = 0;
   SharedEnv* state = StateOf(env, info, &argc, argv);
   double size = 0;
   double align = 0;
   bool zero = true;
   bool sab = false;
-  if (argc < 4 || !ReadIndex(env, argv[0], 9007199254740991.0, &size) || size < 1 ||
+  if (argc < 5 || napi_get_value_uint32(env, argv[4], &kind) != napi_ok || kind < shared::kPool ||
+      !ReadIndex(env, argv[0], 9007199254740991.0, &size) || size < 1 ||
       !ReadIndex(env, argv[1], 4294967296.0, &align) || align < 1 ||
       (static_cast<uint64_t>(align) & (static_cast<uint64_t>(align) - 1)) != 0 ||
       napi_get_value_bool(env, argv[2], &zero) != napi_ok || napi_get_value_bool(env, argv[3], &sab) != napi_ok ||
@@ -267,7 +269,7 @@ napi_value SharedCreate(napi_env env, napi_callback_info info) {
   if (!blocks::Allocate(static_cast<size_t>(size), static_cast<size_t>(align), zero, &memory)) {
     return Int(env, kNoMemory);
   }
-  shared::Region* region = shared::Adopt(memory, static_cast<size_t>(align));
+  shared::Region* region = shared::Adopt(memory, static_cast<size_t>(align), kind);
   if (region == nullptr) {
     blocks::Release(memory);
     return Int(env, kNoMemory);
@@ -275,23 +277,26 @@ napi_value SharedCreate(napi_env env, napi_callback_info info) {
   return MakeView(env, state, region, sab, 0, memory.size);
 }
 
-// sharedOpen(id, key, sab, offset, length) -> [view, holderId, id, key, size, align] | status.
-// length 0: to the end of the region.
+// sharedOpen(id, key, sab, offset, length, kind) -> [view, holderId, id, key, size, align] | status.
+// length 0: to the end of the region. A region of another kind is not there.
 napi_value SharedOpen(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
+  uint32_t kind = 0;
   SharedEnv* state = StateOf(env, info, &argc, argv);
   uint64_t id = 0;
   uint64_t key = 0;
   bool sab = false;
   double offset = 0;
   double length = 0;
-  if (argc < 5 || !ReadName(env, argv[0], argv[1], &id, &key)) return Int(env, kNotAllocated);
+  if (argc < 6 || !ReadName(env, argv[0], argv[1], &id, &key) || napi_get_value_uint32(env, argv[5], &kind) != napi_ok) {
+    return Int(env, kNotAllocated);
+  }
   if (napi_get_value_bool(env, argv[2], &sab) != napi_ok || !ReadIndex(env, argv[3], 9007199254740991.0, &offset) ||
       !ReadIndex(env, argv[4], 9007199254740991.0, &length) || (sab && create_external_sab == nullptr)) {
     return Int(env, kInvalidParam);
   }
-  shared::Region* region = shared::Open(id, key);
+  shared::Region* region = shared::Open(id, key, kind);
   if (region == nullptr) return Int(env, kNotAllocated);
   const double size = static_cast<double>(shared::Size(region));
   if (length == 0) length = size - offset;
@@ -340,6 +345,30 @@ napi_value SharedFree(napi_env env, napi_callback_info info) {
   return Int(env, kOk);
 }
 
+// sharedScan(): called from process 'exit', the last JavaScript an environment
+// runs. A view still attached then is this environment's for sure: its
+// reference is dropped now. At teardown proper Node (20) detaches every external
+// Buffer before its finalizer runs, so a detached one can no longer be told
+// from one whose memory moved to an ArrayBuffer living on elsewhere: those are
+// abandoned (worker.terminate() runs no 'exit' handler).
+napi_value SharedScan(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  SharedEnv* state = StateOf(env, info, &argc, nullptr);
+  for (auto& entry : state->holders) {
+    Holder* h = entry.second;
+    napi_value arraybuffer = nullptr;
+    bool detached = true;
+    if (h->dropped || h->arraybuffer == nullptr ||
+        napi_get_reference_value(env, h->arraybuffer, &arraybuffer) != napi_ok || arraybuffer == nullptr ||
+        napi_is_detached_arraybuffer(env, arraybuffer, &detached) != napi_ok || detached) {
+      continue;
+    }
+    h->dropped = true;
+    DropRegion(env, h->region, false);
+  }
+  return nullptr;
+}
+
 // sharedValid(id, key) -> whether (id, key) names a live region.
 napi_value SharedValid(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -349,7 +378,7 @@ napi_value SharedValid(napi_env env, napi_callback_info info) {
   uint64_t key = 0;
   bool valid = false;
   if (argc >= 2 && ReadName(env, argv[0], argv[1], &id, &key)) {
-    shared::Region* region = shared::Open(id, key);
+    shared::Region* region = shared::Open(id, key, shared::kAnyKind);
     if (region != nullptr) {
       valid = true;
       DropRegion(env, region, true);
@@ -393,7 +422,13 @@ void Init(napi_env env, napi_value exports) {
   Define(env, exports, state, "sharedOpen", SharedOpen);
   Define(env, exports, state, "sharedFree", SharedFree);
   Define(env, exports, state, "sharedValid", SharedValid);
+  Define(env, exports, state, "sharedScan", SharedScan);
   Define(env, exports, state, "sharedStats", SharedStats);
+  napi_value kinds;
+  napi_create_object(env, &kinds);
+  napi_set_named_property(env, kinds, "block", Number(env, shared::kBlock));
+  napi_set_named_property(env, kinds, "pool", Number(env, shared::kPool));
+  napi_set_named_property(env, exports, "sharedKind", kinds);
   napi_value has;
   napi_get_boolean(env, create_external_sab != nullptr, &has);
   napi_set_named_property(env, exports, "externalSharedArrayBuffer", has);

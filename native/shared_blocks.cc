@@ -12,6 +12,7 @@ namespace shared {
 struct Region {
   os::Region memory;
   size_t align;
+  uint32_t kind;
   Name name;
   uint64_t refs;  // guarded by Table::mutex
 };
@@ -46,8 +47,8 @@ Table& TheTable() {
 
 }  // namespace
 
-Region* Adopt(const os::Region& memory, size_t align) {
-  Region* r = new (std::nothrow) Region{memory, align, Name{0, 0}, 1};
+Region* Adopt(const os::Region& memory, size_t align, uint32_t kind) {
+  Region* r = new (std::nothrow) Region{memory, align, kind, Name{0, 0}, 1};
   if (r == nullptr) return nullptr;
   Table& t = TheTable();
   std::lock_guard<std::mutex> lock(t.mutex);
@@ -67,11 +68,13 @@ void* Data(const Region* r) { return r->memory.ptr; }
 size_t Size(const Region* r) { return r->memory.size; }
 size_t Align(const Region* r) { return r->align; }
 
-Region* Open(uint64_t id, uint64_t key) {
+Region* Open(uint64_t id, uint64_t key, uint32_t kind) {
   Table& t = TheTable();
   std::lock_guard<std::mutex> lock(t.mutex);
   auto it = t.by_id.find(id);
-  if (it == t.by_id.end() || it->second->name.key != key) return nullptr;
+  if (it == t.by_id.end() || it->second->name.key != key || (kind != kAnyKind && it->second->kind != kind)) {
+    return nullptr;
+  }
   ++it->second->refs;
   ++t.references;
   return it->second;

@@ -22,17 +22,23 @@ struct Name {
   uint64_t key;  // random
 };
 
+// What a region holds; Open finds a region only under its own kind.
+constexpr uint32_t kAnyKind = 0;
+constexpr uint32_t kBlock = 1;  // Block.share()
+constexpr uint32_t kPool = 2;   // a shared pool (lib/shared-pool.ts)
+
 // Takes over a region from blocks::Allocate (still counted live there) with one
 // reference, held by the caller. nullptr when the table cannot grow.
-Region* Adopt(const os::Region& region, size_t align);
+Region* Adopt(const os::Region& region, size_t align, uint32_t kind);
 
 Name NameOf(const Region* r);
 void* Data(const Region* r);
 size_t Size(const Region* r);
 size_t Align(const Region* r);
 
-// One more reference to the live region named (id, key); nullptr for anything else.
-Region* Open(uint64_t id, uint64_t key);
+// One more reference to the live region named (id, key) of that kind (kAnyKind:
+// any); nullptr for anything else.
+Region* Open(uint64_t id, uint64_t key, uint32_t kind);
 // One more reference to a region the caller already holds a reference to.
 void Retain(Region* r);
 // Drops one reference. When it was the last, the region leaves the table and
