@@ -218,7 +218,9 @@ test('forged, foreign and stale handles are refused with ERR_NOT_ALLOCATED', () 
 test('Atomics.wait/notify across threads on a shared block (a SharedArrayBuffer view where the runtime has one)', () => {
   const r = run(`
     const b = Block.alloc(4096);
-    const words = new Int32Array(b.buffer.buffer, b.buffer.byteOffset, 4);
+    // The sharing Block keeps its external Buffer: this thread opens a shared view of its own.
+    const mine = Block.fromShared(b.share());
+    const words = new Int32Array(mine.buffer.buffer, mine.buffer.byteOffset, 4);
     const w = spawn(\`
       const b = Block.fromShared(workerData);
       const words = new Int32Array(b.buffer.buffer, b.buffer.byteOffset, 4);
@@ -247,6 +249,7 @@ test('Atomics.wait/notify across threads on a shared block (a SharedArrayBuffer 
     const seen = await w.next();
     await w.ended;
     const workerSetFlag = Atomics.load(words, 1) === 1;
+    mine.free();
     b.free();
     return { ...seen, workerSetFlag, woken: typeof woken };
   `);
@@ -255,7 +258,6 @@ test('Atomics.wait/notify across threads on a shared block (a SharedArrayBuffer 
     expect(['ok', 'not-equal']).toContain(r.waited);
     expect(r).toMatchObject({ value: 42, workerSetFlag: true, woken: 'number' });
   } else {
-    // The sharing thread's own buffer is an external Buffer everywhere: notify on a non-shared array returns 0.
     expect(r).toEqual({ waited: 'TypeError', value: 42, workerSetFlag: true, woken: 'number' });
   }
 });
@@ -314,7 +316,8 @@ test('a shared pool: slots across threads, checked mode, released when the last 
     const base = counts();
     const d = (c) => ({ live: c.live - base.live, regions: c.regions - base.regions, refs: c.refs - base.refs });
     const out = {};
-    for (const checked of [false, true]) {
+    // The pool's Buffers stay in this function: a SharedArrayBuffer is released once they are collected.
+    const one = async (checked) => {
       const pool = new Pool({ slotSize: 100, slots: 3, align: 64, shared: true, checked });
       const mine = pool.alloc();
       mine.fill(1);
@@ -341,12 +344,15 @@ test('a shared pool: slots across threads, checked mode, released when the last 
       let double; pool.free(mine); try { pool.free(mine); } catch (e) { double = e.code; }
       const beforeDestroy = d(counts());
       pool.destroy();
+      return { first, second, usedAfter, mineAfterFree: mine.length, double, beforeDestroy };
+    };
+    for (const checked of [false, true]) {
+      const result = await one(checked);
       await settle();
-      out[checked ? 'checked' : 'fast'] = { first, second, usedAfter, mineAfterFree: mine.length, double, beforeDestroy, released: d(counts()) };
-      let grow; try { new Pool({ slotSize: 8, slots: 1, shared: true }).addMemory(Block.alloc(64)); } catch (e) { grow = e.code; }
-      out.grow = grow;
-      await settle();
+      out[checked ? 'checked' : 'fast'] = { ...result, released: d(counts()) };
     }
+    let grow; try { new Pool({ slotSize: 8, slots: 1, shared: true }).addMemory(Block.alloc(64)); } catch (e) { grow = e.code; }
+    out.grow = grow;
     let notShared; try { new Pool({ slotSize: 8, slots: 1 }).share(); } catch (e) { notShared = e.code; }
     out.notShared = notShared;
     return out;
