@@ -3,6 +3,7 @@
     {
       "target_name": "sysalloc",
       "sources": ["native/blocks.cc", "native/binding.cc", "native/binding_shim.cc",
+                  "native/shared_blocks.cc", "native/shared_binding.cc",
                   "native/shim/api.cc", "native/shim/granule_map.cc", "native/shim/large.cc",
                   "native/shim/segments.cc", "native/shim/shared.cc", "native/shim/spans.cc",
                   "native/shim/stats.cc", "native/shim/thread_cache.cc"],
@@ -22,7 +23,8 @@
         ["OS=='win'", {
           "sources": ["native/os_windows.cc"]
         }, {
-          "sources": ["native/os_posix.cc"]
+          "sources": ["native/os_posix.cc"],
+          "libraries": ["-ldl"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {

@@ -2,6 +2,7 @@ import { AllocError, invalidParam, invalidThis, readOptions } from './errors';
 import { defaultAlign } from './align';
 import { native, SourceName } from './native';
 import { checkAlign, checkBoolean, checkSize } from './validate';
+import { closeShared, makeHandle, openShared, readHandle, SharedBlockHandle } from './shared';
 
 export interface BlockOptions {
   /** A power of two. Default: the size itself when it is a power of two, else the page size. */
@@ -51,6 +52,11 @@ export class Block {
   // The address as a number, kept from alloc: free() names the block with it
   // when its Buffer was detached by someone else (its memory moved).
   #at: number;
+  // Sharing (lib/shared.ts): the region's name once shared, and for a Block
+  // from fromShared the view's holder (0: a SharedArrayBuffer view).
+  #sharedId = 0;
+  #sharedKey = 0n;
+  #holder: number | undefined;
 
   /** Use Block.alloc. */
   private constructor(token: symbol, buffer: Buffer, size: number, align: number, at: number = 0) {
@@ -77,7 +83,50 @@ export class Block {
     return new Block(constructing, result, size, align, allocAddress[0]);
   }
 
-  /** The memory itself, zero-copy. After free(): a detached Buffer of length 0. */
+  /**
+   * Opens in this thread a block another thread (or this one) shared with
+   * `share()`: a Block over the same memory, at the same address, no copy. Its
+   * buffer is a view of a SharedArrayBuffer where the runtime supports it
+   * (`sharedArrayBuffers`), else an external Buffer of this thread's own.
+   * ERR_NOT_ALLOCATED for anything but a handle of live shared memory of this process.
+   */
+  static fromShared(handle: SharedBlockHandle): Block {
+    const name = readHandle('sysalloc.SharedBlock', handle, 'Block.fromShared');
+    const opened = openShared('sysalloc.SharedBlock', name.id, name.key, 'Block.fromShared');
+    const block = new Block(constructing, opened.buffer, opened.size, opened.align);
+    block.#sharedId = opened.id;
+    block.#sharedKey = opened.key;
+    block.#holder = opened.holder;
+    return block;
+  }
+
+  /**
+   * A handle to post to other threads, where `Block.fromShared(handle)` opens
+   * the same memory. The memory is released when every Block over it (in
+   * every thread) is freed, collected or gone with its thread, and every
+   * SharedArrayBuffer over it is collected. This Block keeps its own buffer.
+   */
+  share(): SharedBlockHandle {
+    if (!isBlockValue(this)) throw invalidThis('Block.share', this);
+    if (this.#freed) throw this.#notAllocated('share');
+    if (this.#sharedId === 0) {
+      const named = native.blockShare(this.#buffer, this.align);
+      if (typeof named === 'number') {
+        if (named === status.noMemory) throw new AllocError('ERR_NO_MEMORY', 'no memory to share the block');
+        throw this.#notAllocated('share');
+      }
+      [this.#sharedId, this.#sharedKey] = named;
+    }
+    return makeHandle('sysalloc.SharedBlock', this.#sharedId, this.#sharedKey);
+  }
+
+  /** Whether the memory is shared: share() was called, or the Block came from fromShared. */
+  get shared(): boolean {
+    if (!isBlockValue(this)) throw invalidThis('Block.shared', this);
+    return this.#sharedId !== 0;
+  }
+
+  /** The memory itself, zero-copy. After free(): a detached Buffer of length 0 (a SharedArrayBuffer view: an empty Buffer). */
   get buffer(): Buffer {
     if (!isBlockValue(this)) throw invalidThis('Block.buffer', this);
     return this.#buffer;
@@ -114,6 +163,14 @@ export class Block {
   free(): void {
     if (!isBlockValue(this)) throw invalidThis('Block.free', this);
     if (this.#freed) throw this.#notAllocated('free');
+    if (this.#holder !== undefined) {
+      if (closeShared({ buffer: this.#buffer, holder: this.#holder }) !== status.ok) throw this.#notAllocated('free');
+      // A SharedArrayBuffer cannot be detached: this Block lets go of it, and
+      // views taken earlier keep the memory until they are collected.
+      if (this.#holder === 0) this.#buffer = Buffer.alloc(0);
+      this.#freed = true;
+      return;
+    }
     const result = native.blockFree(this.#buffer, this.#at);
     if (result !== status.ok) throw this.#notAllocated('free');
     this.#freed = true;

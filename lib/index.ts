@@ -15,8 +15,15 @@ export type { SourceName } from './native';
 export { shim, includeDir } from './shim';
 export type { ShimPointers, ShimStats } from './shim';
 export { MAX_ALIGN, MAX_SIZE } from './validate';
+export { sharedArrayBuffers } from './shared';
+export type { SharedHandle, SharedBlockHandle, SharedPoolHandle } from './shared';
 
-export type BlockStats = NativeBlockStats;
+export type BlockStats = NativeBlockStats & {
+  /** Shared regions alive in this process (share(), shared pools), each also counted once in liveBlocks. */
+  sharedRegions: number;
+  /** References held to them: Blocks and pools over them in every thread, and SharedArrayBuffers not yet collected. */
+  sharedReferences: number;
+};
 
 /**
  * Counters of this copy of sysalloc's block allocator, over every thread of the
@@ -26,7 +33,7 @@ export type BlockStats = NativeBlockStats;
  * Useful for leak checks.
  */
 export function blockStats(): BlockStats {
-  return native.stats();
+  return { ...native.stats(), ...native.sharedStats() };
 }
 
 /** Returns every large region kept for reuse to the operating system. */

@@ -94,6 +94,24 @@ export interface NativeAddon {
   teardownScan(): void;
   /** Keeps a weak reference per block so that teardownScan can tell which are still this environment's (workers). */
   trackOwnership(): void;
+  /** Makes a live block's memory a shared region (or names the one it is already); [id, key] or a status. */
+  blockShare(buffer: Uint8Array, align: number): [number, bigint] | number;
+  /** New shared memory: [view, holder, id, key, size, align] or a status (native/shared_binding.cc). */
+  sharedCreate(size: number, align: number, zero: boolean, sab: boolean, kind: number): unknown[] | number;
+  /** A view of the live shared region (id, key): [view, holder, id, key, size, align] or a status. */
+  sharedOpen(id: number, key: bigint, sab: boolean, offset: number, length: number, kind: number): unknown[] | number;
+  /** Region kinds: Open finds a region only under its own. */
+  readonly sharedKind: { readonly block: number; readonly pool: number };
+  /** At process 'exit': drops the references of this environment's external views still attached. */
+  sharedScan(): void;
+  /** Detaches an external view sharedOpen made and drops its reference; a status. */
+  sharedFree(view: Uint8Array, holder: number): number;
+  /** Whether (id, key) names a live shared region. */
+  sharedValid(id: number, key: bigint): boolean;
+  /** Shared regions alive and the references held to them, over all threads. */
+  sharedStats(): { sharedRegions: number; sharedReferences: number };
+  /** Whether node_api_create_external_sharedarraybuffer was found at load. */
+  readonly externalSharedArrayBuffer: boolean;
   /** Detaches a Buffer viewWrap returned; a status. */
   viewDetach(view: Uint8Array): number;
   /** The address of the first byte, or undefined for anything but an ArrayBuffer or a view. */
@@ -231,17 +249,20 @@ export const native: NativeAddon = loaded.addon;
 /** The file the addon was loaded from. */
 export const nativePath: string = loaded.path;
 
-// The last JavaScript an environment (main thread or worker) runs before Node
-// calls every Buffer's finalizer: decide there which blocks' memory moved away.
 // Node only (Bun and Deno may run finalizers inside garbage collection, where
 // the checks below cannot run; there a worker's end behaves as before, see
 // README "Lifetime"). The last JavaScript an environment runs before Node calls
 // every Buffer's finalizer is process 'exit': decide there which blocks' memory
-// moved away. A worker's end is not the process's: there, keep what it takes to
-// tell the blocks still the worker's from those moved away (a weak reference each).
+// moved away, and which shared views this thread still holds. A worker's end is
+// not the process's: there, keep what it takes to tell the blocks still the
+// worker's from those moved away (a weak reference each).
 const versions = typeof process === 'object' && process !== null ? (process.versions as Record<string, string | undefined>) : {};
-if (versions.node !== undefined && versions.bun === undefined && versions.deno === undefined) {
-  process.once('exit', () => native.teardownScan());
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  if (!(require('worker_threads') as typeof import('worker_threads')).isMainThread) native.trackOwnership();
+const isNode = versions.node !== undefined && versions.bun === undefined && versions.deno === undefined;
+if (typeof process === 'object' && process !== null && typeof process.once === 'function') {
+  process.once('exit', () => {
+    if (isNode) native.teardownScan();
+    native.sharedScan();
+  });
 }
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+if (isNode && !(require('worker_threads') as typeof import('worker_threads')).isMainThread) native.trackOwnership();

@@ -4,6 +4,8 @@ import { native } from './native';
 import { adoptable, hex, ManagedRegion, MemoryRegion, MOVED_CAUSE, wrapError } from './managed-region';
 import { checkAlign, checkBoolean, checkSize, MAX_SIZE } from './validate';
 import { arrayBufferOf, byteLengthOf, byteOffsetOf, isUint8Array, viewBuffer } from './view-buffer';
+import { SharedPool } from './shared-pool';
+import type { SharedPoolHandle } from './shared';
 
 // Module constants rather than imports: the fast paths read them on every call.
 const ViewBuffer = viewBuffer;
@@ -14,7 +16,7 @@ const ViewBuffer = viewBuffer;
  * mode), and 2^24 is the most entries a V8 Map can hold.
  */
 export const MAX_POOL_SLOTS = 2 ** 24;
-const OPTION_KEYS = ['slotSize', 'slots', 'align', 'checked'] as const;
+const OPTION_KEYS = ['slotSize', 'slots', 'align', 'checked', 'shared'] as const;
 // #live is kept in pages of up to 2^16 entries: one array of 2^24 entries has
 // to be grown in one piece and copied by the collector (seconds, measured in
 // docs/design.md); full pages (512 KiB) go straight to V8's large-object space.
@@ -38,6 +40,13 @@ export interface PoolOptions {
    * owner. Costs one external buffer (about 1.5 us) per alloc. Default false.
    */
   checked?: boolean;
+  /**
+   * A pool in shared memory that other threads open with
+   * `Pool.fromShared(pool.share())` and allocate from at the same time,
+   * lock-free (lib/shared-pool.ts, README "Sharing memory between threads").
+   * Its slots are fixed at creation (no addMemory). Default false.
+   */
+  shared?: boolean;
 }
 
 interface Region {
@@ -125,10 +134,31 @@ export class Pool {
     this.align = read.align === undefined ? 16 : checkAlign('options.align', read.align);
     this.checked = checkBoolean('options.checked', read.checked) ?? false;
     this.stride = Math.ceil(this.slotSize / this.align) * this.align;
+    if (checkBoolean('options.shared', read.shared) === true) {
+      const slots = checkSize('options.slots', read.slots);
+      return SharedPool.create(this.slotSize, slots, this.align, this.checked) as unknown as Pool;
+    }
     const limit = Math.min(MAX_POOL_SLOTS, Math.floor((MAX_SIZE - this.slotSize) / this.stride) + 1);
     const slots = checkSize('options.slots', read.slots, limit);
     const size = (slots - 1) * this.stride + this.slotSize;
     this.#addRegion(new ManagedRegion('Pool', Block.alloc(size, { align: Math.max(native.pageSize, this.align), zero: false }), false));
+  }
+
+  /** Opens in this thread a shared pool another thread created with `shared: true` (`pool.share()`). */
+  static fromShared(handle: SharedPoolHandle): Pool {
+    return SharedPool.open(handle) as unknown as Pool;
+  }
+
+  /** Whether the pool lives in shared memory (`shared: true`, or `Pool.fromShared`). */
+  get shared(): boolean {
+    if (!isPool(this)) throw invalidThis('Pool.shared', this);
+    return false;
+  }
+
+  /** A handle for Pool.fromShared in another thread; only a pool created with `shared: true` has one. */
+  share(): SharedPoolHandle {
+    if (!isPool(this)) throw invalidThis('Pool.share', this);
+    throw new AllocError('ERR_INVALID_PARAM', 'only a pool created with { shared: true } can be shared');
   }
 
   /** A Buffer of slotSize bytes aligned to `align`. ERR_NO_MEMORY when every slot is taken. */
@@ -561,3 +591,6 @@ export class Pool {
 function padTo(address: number, align: number): number {
   return (align - (address % align)) % align;
 }
+
+// A shared pool is a Pool to its users: `instanceof Pool` holds and its own methods answer.
+Object.setPrototypeOf(SharedPool.prototype, Pool.prototype);

@@ -18,12 +18,17 @@
 #include "address_table.h"
 #include "blocks.h"
 #include "os.h"
+#include "shared_blocks.h"
 
 namespace sysalloc {
 namespace shim_binding {
 // binding_shim.cc: shimPointers and shimStats.
 void Init(Napi::Env env, Napi::Object exports);
 }  // namespace shim_binding
+namespace shared_binding {
+// shared_binding.cc: regions shared across threads.
+void Init(napi_env env, napi_value exports);
+}  // namespace shared_binding
 }  // namespace sysalloc
 
 #ifdef SYSALLOC_TESTING
@@ -94,6 +99,9 @@ struct Wrapper {
   // TeardownScan), so it is abandoned rather than returned.
   bool unprovable;
   napi_ref arraybuffer;  // for a block: weak reference to its ArrayBuffer
+  // For a block made shared by blockShare: its memory belongs to this shared
+  // region, and returning it means dropping this Block's reference.
+  shared::Region* shared = nullptr;
 };
 
 // Per environment (main thread, each worker). Outlives the environment until the
@@ -269,7 +277,17 @@ void Settle(napi_env env, Wrapper* block, Cause cause) {
     block->holds_memory = false;
     owner->blocks.Erase(block->region.ptr);
     AdjustExternal(owner->env_alive ? env : nullptr, -HiddenBytes(block->region));
-    if (block->unprovable) {
+    if (block->shared != nullptr) {
+      os::Region memory;
+      // Unprovable: the reference is abandoned with the memory it may still reach.
+      if (!block->unprovable && shared::Drop(block->shared, &memory)) {
+        if (cause == Cause::kJavaScript && owner->env_alive) {
+          Quarantine(env, owner, memory);
+        } else {
+          blocks::Release(memory);
+        }
+      }
+    } else if (block->unprovable) {
       blocks::Abandon(block->region);
     } else if (cause == Cause::kJavaScript && owner->env_alive) {
       Quarantine(env, owner, block->region);
@@ -379,6 +397,11 @@ void FinalizeEnvState(napi_env env, void* data, void* /*hint*/) {
   // return the memory here and let the late finalizers only delete records.
   state->blocks.ForEach([](Wrapper* block) {
     block->holds_memory = false;
+    if (block->shared != nullptr) {
+      os::Region memory;
+      if (!block->unprovable && shared::Drop(block->shared, &memory)) blocks::Release(memory);
+      return;
+    }
     if (block->unprovable) {
       blocks::Abandon(block->region);
     } else {
@@ -671,6 +694,37 @@ void SentinelFinalize(napi_env env, void* /*data*/, void* hint) {
   state->DeleteIfDone();
 }
 
+// blockShare(buffer, align) -> [id, key] | Status. Hands the memory of a live
+// Block to a shared region (shared_blocks.h), which this Block holds one
+// reference to; the same name every time for the same Block.
+napi_value BlockShare(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2] = {nullptr, nullptr};
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  EnvState* state = StateOf(env);
+  Spanned span;
+  Wrapper* block = argc < 2 ? nullptr : FindBlock(env, state, argv[0], &span);
+  double align = 0;
+  if (block == nullptr || !block->holds_memory) return StatusValue(env, kNotAllocated);
+  if (napi_get_value_double(env, argv[1], &align) != napi_ok || !IsPowerOfTwo(align)) {
+    return StatusValue(env, kInvalidParam);
+  }
+  if (block->shared == nullptr) {
+    block->shared = shared::Adopt(block->region, static_cast<size_t>(align), shared::kBlock);
+    if (block->shared == nullptr) return StatusValue(env, kNoMemory);
+  }
+  const shared::Name name = shared::NameOf(block->shared);
+  napi_value out;
+  napi_value id;
+  napi_value key;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_double(env, static_cast<double>(name.id), &id);
+  napi_create_bigint_uint64(env, name.key, &key);
+  napi_set_element(env, out, 0, id);
+  napi_set_element(env, out, 1, key);
+  return out;
+}
+
 napi_value TrackOwnership(napi_env env, napi_callback_info /*info*/) {
   StateOf(env)->track_ownership = true;
   return nullptr;
@@ -789,6 +843,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   DefineRaw(env, exports, "viewDetach", ViewDetach);
   DefineRaw(env, exports, "teardownScan", TeardownScan);
   DefineRaw(env, exports, "trackOwnership", TrackOwnership);
+  DefineRaw(env, exports, "blockShare", BlockShare);
+  shared_binding::Init(env, exports);
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("sourceFor", Napi::Function::New(env, SourceFor, "sourceFor"));
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
@@ -828,6 +884,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }
 
 }  // namespace
+}  // namespace sysalloc
+
+namespace sysalloc {
+void ReturnRegion(napi_env env, const os::Region& region, bool from_javascript) {
+  EnvState* state = env == nullptr ? nullptr : StateOf(env);
+  if (from_javascript && state != nullptr && state->env_alive) {
+    Quarantine(env, state, region);
+  } else {
+    blocks::Release(region);
+  }
+}
 }  // namespace sysalloc
 
 static Napi::Object InitSysalloc(Napi::Env env, Napi::Object exports) {

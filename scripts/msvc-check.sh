@@ -5,7 +5,7 @@
 # _MSC_VER is defined and portability.h takes its MSVC branch) parses, in
 # syntax-only mode:
 #   1. the native core, every file of it but the Node binding: os_windows.cc,
-#      blocks.cc, shim/*.cc, with -Wall -Wextra -Werror;
+#      blocks.cc, shared_blocks.cc, shim/*.cc, with -Wall -Wextra -Werror;
 #   2. portability.h's MSVC branch is really the one taken (the preprocessed
 #      shim calls _BitScanReverse64, _umul128 and __declspec(thread));
 #   3. include/sysalloc.h as cl.exe would see it (__clang__ and __GNUC__
@@ -50,7 +50,7 @@ stand_ins=("${gnu[@]}" -D__GNUC__=12 -D__GNUC_MINOR__=2 -D__GNUC_PATCHLEVEL__=0 
 flags=("${msvc[@]}" -std=c++17 "${stand_ins[@]}" -Inative -Wall -Wextra -Werror -Wno-#warnings)
 
 status=0
-files=(native/os_windows.cc native/blocks.cc native/shim/*.cc)
+files=(native/os_windows.cc native/blocks.cc native/shared_blocks.cc native/shim/*.cc)
 for f in "${files[@]}"; do
   if clang++ "${flags[@]}" "$f"; then say "ok    $f"; else say "FAIL  $f"; status=1; fi
 done

@@ -8,7 +8,7 @@
   "targets": [
     {
       "target_name": "sysalloc_testing",
-      "sources": ["../../native/blocks.cc", "../../native/binding.cc", "../../native/binding_shim.cc",
+      "sources": ["../../native/blocks.cc", "../../native/binding.cc", "../../native/binding_shim.cc", "../../native/shared_blocks.cc", "../../native/shared_binding.cc",
                   "../../native/shim/api.cc", "../../native/shim/granule_map.cc", "../../native/shim/large.cc",
                   "../../native/shim/segments.cc", "../../native/shim/shared.cc", "../../native/shim/spans.cc",
                   "../../native/shim/stats.cc", "../../native/shim/thread_cache.cc",
@@ -22,7 +22,7 @@
         ["OS=='win'", {
           "sources": ["../../native/os_windows.cc"]
         }, {
-          "sources": ["../../native/os_posix.cc"]
+          "sources": ["../../native/os_posix.cc"], "libraries": ["-ldl"]
         }]
       ]
     }

@@ -481,6 +481,53 @@ test('shim: another addon calls malloc, realloc, free through the table; the cou
   deepEq(consumers.stats(), shim.stats(), 'the table\'s stats function and shim.stats() agree');
 });
 
+// ---- sharing between threads ------------------------------------------------
+
+// Bun has node_api_create_external_sharedarraybuffer (a SharedArrayBuffer view),
+// Deno and Node 20 do not (an external Buffer per thread); both work the same.
+test('Sharing: a worker opens a shared block and a shared pool, same memory, released after both let go', async () => {
+  if (collect === undefined) fail('run with the collector exposed');
+  const { Worker } = require('worker_threads');
+  const settle = async () => {
+    for (let i = 0; i < 6; i++) {
+      collect();
+      await turn();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  await settle();
+  const before = blockStats();
+  const message = await (async () => {
+    const block = Block.alloc(65536);
+    block.buffer.write('shared', 0);
+    const pool = new Pool({ slotSize: 64, slots: 4, shared: true });
+    const worker = new Worker(path.join(__dirname, 'share-worker.cjs'), { workerData: { block: block.share(), pool: pool.share() } });
+    const got = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await new Promise((resolve) => worker.once('exit', resolve));
+    eq(got.address, block.address, 'the same address in both threads');
+    eq(got.text, 'shared', 'the worker reads what the main thread wrote');
+    eq(block.buffer.toString('latin1', 8, 14), 'worker', 'the main thread reads what the worker wrote');
+    eq(got.used, 1, 'the worker\'s slot counted in the pool');
+    ok(got.slotAddress >= pool.regions()[0].address, 'the worker\'s slot lies in the pool');
+    eq(got.sab, sysalloc.sharedArrayBuffers, 'SharedArrayBuffer views exactly where the runtime makes them');
+    eq(pool.used, 0, 'the worker freed its slot');
+    throwsCode(() => Block.fromShared({ ...block.share(), key: block.share().key + 1n }), 'ERR_NOT_ALLOCATED', 'a forged key');
+    const handle = block.share();
+    block.free();
+    pool.destroy();
+    return handle;
+  })();
+  await settle();
+  const after = blockStats();
+  eq(after.liveBlocks, before.liveBlocks, 'liveBlocks once every holder let go');
+  eq(after.sharedRegions, before.sharedRegions, 'sharedRegions');
+  eq(after.sharedReferences, before.sharedReferences, 'sharedReferences');
+  throwsCode(() => Block.fromShared(message), 'ERR_NOT_ALLOCATED', 'a stale handle');
+});
+
 // ---- run ------------------------------------------------------------------
 
 async function main() {
