@@ -7,6 +7,8 @@
 // node-addon-api.
 #include <napi.h>
 
+#include <cstdio>
+
 #include <cmath>
 #include <deque>
 #ifdef SYSALLOC_TESTING
@@ -458,9 +460,15 @@ Status Wrap(napi_env env, EnvState* state, Wrapper* record, napi_value* out) {
     }
     return kRuntimeThrew;
   }
-  state->last_error = wrapped == napi_no_external_buffers_allowed
-                          ? "the runtime does not allow external buffers (napi_no_external_buffers_allowed)"
-                          : "Node-API status " + std::to_string(static_cast<int>(wrapped));
+  if (wrapped == napi_no_external_buffers_allowed) {
+    state->last_error = "the runtime does not allow external buffers (napi_no_external_buffers_allowed)";
+  } else {
+    // snprintf, not std::to_string: libstdc++'s digit table would be a GNU
+    // unique symbol, shared by every copy of sysalloc (scripts/check-exports.sh).
+    char status_text[32];
+    std::snprintf(status_text, sizeof status_text, "Node-API status %d", static_cast<int>(wrapped));
+    state->last_error = status_text;
+  }
   return kRuntimeRefused;
 }
 

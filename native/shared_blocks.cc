@@ -24,18 +24,15 @@ struct Table {
   std::unordered_map<uint64_t, Region*> by_id;
   uint64_t next_id = 1;
   uint64_t references = 0;
-  std::mt19937_64 random;
-  bool seeded = false;
+  // Keys straight from the OS's random source (std::random_device reads it on
+  // every call): share() is not a hot path, and no seen key predicts another. Not
+  // std::mt19937_64, whose instantiated members libstdc++ gives default
+  // visibility: the addon would export them (scripts/check-exports.sh).
+  std::random_device device;
 
   uint64_t NewKey() {
-    if (!seeded) {
-      std::random_device device;
-      std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
-      random.seed(seed);
-      seeded = true;
-    }
     uint64_t key;
-    do key = random(); while (key == 0);
+    do key = (static_cast<uint64_t>(device()) << 32) | device(); while (key == 0);
     return key;
   }
 };
