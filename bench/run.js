@@ -12,6 +12,7 @@
 //   node bench/run.js --size=4096     only these sizes (comma-separated bytes)
 //   node bench/run.js --touch=pages   only this touch mode (ends, pages; see cases.js)
 //   node bench/run.js --os-large      the plain C++ comparison of OS allocators (os-large.js)
+//   node bench/run.js --json=FILE     also write the targets' ratios as JSON (for bench/chart.js)
 
 const { spawnSync } = require('child_process');
 const os = require('os');
@@ -23,7 +24,7 @@ const CASE_SCRIPT = path.join(__dirname, 'case.js');
 const CASE_TIMEOUT_MS = 120_000;
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node bench/run.js [--quick] [--runs=N] [--size=BYTES[,BYTES...]] [--touch=ends|pages] [case-name-part ...] | --os-large\n`);
+  process.stderr.write(`${message}\nusage: node bench/run.js [--quick] [--runs=N] [--json=FILE] [--size=BYTES[,BYTES...]] [--touch=ends|pages] [case-name-part ...] | --os-large\n`);
   process.exit(2);
 }
 
@@ -37,6 +38,7 @@ function parseArgs(argv) {
   for (const arg of argv) {
     if (arg === '--quick') options.quick = true;
     else if (arg === '--os-large') options.osLarge = true;
+    else if (arg.startsWith('--json=')) options.json = arg.slice('--json='.length);
     else if (arg.startsWith('--runs=')) {
       options.runs = Number(arg.slice('--runs='.length));
       if (!Number.isSafeInteger(options.runs) || options.runs < 1) usage(`bad ${arg}`);
@@ -430,6 +432,11 @@ function main() {
   }
   console.log('');
   console.log(`${pairs.length} cases x ${options.runs} runs in ${seconds} s`);
+  if (options.json) {
+    // For bench/chart.js: the targets' ratios of medians.
+    const out = { kind: 'bench', runs: options.runs, targets: targets.map((t) => ({ touch: t.touch, label: t.label, limit: t.limit, ratio: t.ratio ?? null })) };
+    require('fs').writeFileSync(options.json, `${JSON.stringify(out, null, 2)}\n`);
+  }
 
   if (errors.length > 0) {
     console.log('');

@@ -4,13 +4,15 @@
 // addon's flags, so its thread-local lists cost what they cost in the addon.
 //
 // Usage: shim-bench <glibc|shim> <workload> [rounds]
-//   workloads: zlib, sqlite, trace, free-foreign, usable-size, usable-size-hot
+//   workloads: zlib, sqlite, trace, mixed, mixed-heavy, mixed-4t, cross-thread, free-foreign,
+//              usable-size, usable-size-hot
 // Prints one line of JSON: the median ns per op over the timed rounds (after one
 // warm-up round), the op count, a checksum (so nothing is optimised away), and
-// the peak RSS. Time is the thread's CPU time (CLOCK_THREAD_CPUTIME_ID, which
+// the peak RSS, the minor page faults per timed round. Time is the thread's CPU time (CLOCK_THREAD_CPUTIME_ID, which
 // counts the kernel's page faults too), so that a busy machine's descheduling
 // does not land on one case and not the other.
 
+#include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <malloc.h>
 #include <sqlite3.h>
@@ -19,11 +21,16 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sysalloc.h"
@@ -44,9 +51,12 @@ const Allocator* A = nullptr;
 
 uint64_t g_checksum = 0;
 
+// The thread's CPU time; the process's (all threads) for the threaded workloads.
+clockid_t g_clock = CLOCK_THREAD_CPUTIME_ID;
+
 double CpuNs() {
   timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  clock_gettime(g_clock, &t);
   return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
 }
 
@@ -248,6 +258,189 @@ size_t TraceRound() {
   return ops.size();
 }
 
+// ---- mixed: the shape of a C library's traffic that made the shim give pages
+// back too eagerly (issue 13): 1M operations over 4,096 slots, sizes 8 B to
+// 1 MiB log-uniform within three bands (90% 8 B-2 KiB, 9% 2-64 KiB, 1% 64 KiB-
+// 1 MiB; about 16 MiB live), an empty slot gets malloc (85%) or calloc, a live one free (60%)
+// or realloc to a new size; every block written for its first min(size, 4 KiB)
+// bytes after each malloc/calloc/realloc, its first byte read before free.
+
+constexpr size_t kMixedOps = 1000000;
+constexpr uint32_t kMixedSlots = 4096;
+
+size_t MixedSize(uint64_t r) {
+  const uint64_t band = r % 100;
+  const double u = static_cast<double>(r >> 11) * (1.0 / 9007199254740992.0);
+  double lo = 8.0, octaves = 8.0;                            // 90%: 8 B .. 2 KiB
+  if (band >= 99) lo = 65536.0, octaves = 4.0;               // 1%: 64 KiB .. 1 MiB
+  else if (band >= 90) lo = 2048.0, octaves = 5.0;           // 9%: 2 KiB .. 64 KiB
+  return static_cast<size_t>(lo * std::exp2(octaves * u));
+}
+
+// The heavy variant: one log-shaped curve over the whole range, 8 * 2^(17 u^2)
+// (69% below 2 KiB, 13% above 64 KiB; about 180 MiB live).
+size_t MixedHeavySize(uint64_t r) {
+  const double u = static_cast<double>(r >> 11) * (1.0 / 9007199254740992.0);
+  const double size = 8.0 * std::exp2(17.0 * u * u);
+  return size >= 1048576.0 ? 1048576 : static_cast<size_t>(size);
+}
+
+std::vector<Op> MakeMixed(size_t count, uint32_t slots, uint64_t seed, size_t (*sizes)(uint64_t) = MixedSize) {
+  std::vector<Op> out;
+  out.reserve(count + slots);
+  std::vector<uint8_t> live(slots, 0);
+  uint64_t s = seed;
+  for (size_t i = 0; i < count; ++i) {
+    const uint64_t r = Next(&s);
+    const uint32_t slot = static_cast<uint32_t>(r % slots);
+    const uint32_t size = static_cast<uint32_t>(sizes(Next(&s)));
+    const unsigned pick = static_cast<unsigned>((r >> 32) % 100);
+    if (!live[slot]) {
+      out.push_back(Op{slot, pick < 85 ? 0u : 1u, size});
+      live[slot] = 1;
+    } else if (pick < 60) {
+      out.push_back(Op{slot, 3, 0});
+      live[slot] = 0;
+    } else {
+      out.push_back(Op{slot, 2, size});
+    }
+  }
+  for (uint32_t slot = 0; slot < slots; ++slot) {
+    if (live[slot]) out.push_back(Op{slot, 3, 0});
+  }
+  return out;
+}
+
+uint64_t RunMixed(const std::vector<Op>& ops, std::vector<uint8_t*>& slots) {
+  uint64_t sum = 0;
+  for (const Op& op : ops) {
+    uint8_t*& p = slots[op.slot];
+    switch (op.kind) {
+      case 0: p = static_cast<uint8_t*>(A->malloc(op.size)); break;
+      case 1: p = static_cast<uint8_t*>(A->calloc(1, op.size)); break;
+      case 2: p = static_cast<uint8_t*>(A->realloc(p, op.size)); break;
+      default:
+        sum += p[0];
+        A->free(p);
+        p = nullptr;
+        continue;
+    }
+    if (p == nullptr) std::abort();
+    std::memset(p, static_cast<int>(op.size), op.size < 4096 ? op.size : 4096);
+  }
+  return sum;
+}
+
+size_t MixedRound() {
+  static const std::vector<Op> ops = MakeMixed(kMixedOps, kMixedSlots, 11);
+  static std::vector<uint8_t*> slots(kMixedSlots);
+  g_checksum += RunMixed(ops, slots);
+  return ops.size();
+}
+
+size_t MixedHeavyRound() {
+  static const std::vector<Op> ops = MakeMixed(kMixedOps, kMixedSlots, 11, MixedHeavySize);
+  static std::vector<uint8_t*> slots(kMixedSlots);
+  g_checksum += RunMixed(ops, slots);
+  return ops.size();
+}
+
+// Four threads, each its own trace of the same shape (4,096 slots of its own,
+// 250,000 operations): 1M operations a round in all. Time is the process's CPU
+// time, so a 2-core machine running 4 threads is not charged for waiting.
+constexpr unsigned kMixedThreads = 4;
+
+size_t Mixed4Round() {
+  static const std::vector<std::vector<Op>> traces = [] {
+    std::vector<std::vector<Op>> out;
+    for (unsigned t = 0; t < kMixedThreads; ++t) out.push_back(MakeMixed(kMixedOps / kMixedThreads, kMixedSlots, 101 + t));
+    return out;
+  }();
+  std::vector<std::thread> threads;
+  std::vector<uint64_t> sums(kMixedThreads);
+  size_t ops = 0;
+  for (unsigned t = 0; t < kMixedThreads; ++t) {
+    ops += traces[t].size();
+    threads.emplace_back([t, &sums] {
+      std::vector<uint8_t*> slots(kMixedSlots);
+      sums[t] = RunMixed(traces[t], slots);
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (uint64_t s : sums) g_checksum += s;
+  return ops;
+}
+
+// ---- cross-thread: two threads allocate (8 B to 64 KiB, the same log shape,
+// first 64 bytes written) and hand batches of 256 blocks to two other threads
+// that free them, as a driver's IO threads free what its callers allocated.
+// At most 8 batches per pair in flight. One op = one malloc and its free.
+
+constexpr size_t kCrossBlocks = 200000;  // per allocating thread and round
+constexpr size_t kCrossBatch = 256;
+
+struct Handoff {
+  std::mutex lock;
+  std::condition_variable changed;
+  std::deque<std::vector<void*>> batches;
+  bool done = false;
+};
+
+size_t CrossRound() {
+  constexpr unsigned kPairs = 2;
+  Handoff pipes[kPairs];
+  std::vector<std::thread> threads;
+  std::vector<uint64_t> sums(kPairs);
+  for (unsigned t = 0; t < kPairs; ++t) {
+    Handoff& h = pipes[t];
+    threads.emplace_back([&h, t] {
+      uint64_t s = 1000 + t;
+      std::vector<void*> batch;
+      for (size_t i = 0; i < kCrossBlocks; ++i) {
+        size_t size = MixedSize(Next(&s));
+        size = 8 + size % 65536;
+        uint8_t* p = static_cast<uint8_t*>(A->malloc(size));
+        if (p == nullptr) std::abort();
+        std::memset(p, 1, size < 64 ? size : 64);
+        batch.push_back(p);
+        if (batch.size() == kCrossBatch || i + 1 == kCrossBlocks) {
+          std::unique_lock<std::mutex> lock(h.lock);
+          h.changed.wait(lock, [&h] { return h.batches.size() < 8; });
+          h.batches.push_back(std::move(batch));
+          batch = std::vector<void*>();
+          batch.reserve(kCrossBatch);
+          h.changed.notify_all();
+        }
+      }
+      std::lock_guard<std::mutex> lock(h.lock);
+      h.done = true;
+      h.changed.notify_all();
+    });
+    threads.emplace_back([&h, &sums, t] {
+      uint64_t sum = 0;
+      for (;;) {
+        std::vector<void*> batch;
+        {
+          std::unique_lock<std::mutex> lock(h.lock);
+          h.changed.wait(lock, [&h] { return !h.batches.empty() || h.done; });
+          if (h.batches.empty()) break;
+          batch = std::move(h.batches.front());
+          h.batches.pop_front();
+          h.changed.notify_all();
+        }
+        for (void* p : batch) {
+          sum += *static_cast<uint8_t*>(p);
+          A->free(p);
+        }
+      }
+      sums[t] = sum;
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (uint64_t s : sums) g_checksum += s;
+  return kPairs * kCrossBlocks;
+}
+
 // ---- foreign pointers: freeing blocks glibc allocated, through the allocator
 // (the shim recognises them and hands them to glibc's free).
 
@@ -289,22 +482,37 @@ long PeakRssKiB() {
   return u.ru_maxrss;
 }
 
+long MinorFaults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
+// The file that serves malloc in this process: libc, or a preloaded allocator.
+std::string MallocProvider() {
+  Dl_info info{};
+  void* sym = dlsym(RTLD_DEFAULT, "malloc");
+  if (sym == nullptr || dladdr(sym, &info) == 0 || info.dli_fname == nullptr) return "?";
+  return info.dli_fname;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--versions") {
-    std::printf("{\"glibc\":\"%s\",\"zlib\":\"%s\",\"sqlite\":\"%s\"}\n", gnu_get_libc_version(), zlibVersion(),
-                sqlite3_libversion());
+    std::printf("{\"glibc\":\"%s\",\"zlib\":\"%s\",\"sqlite\":\"%s\",\"malloc\":\"%s\"}\n", gnu_get_libc_version(),
+                zlibVersion(), sqlite3_libversion(), MallocProvider().c_str());
     return 0;
   }
   if (argc < 3) {
-    std::fprintf(stderr, "usage: shim-bench <glibc|shim> <zlib|sqlite|trace|free-foreign|usable-size|usable-size-hot> [rounds]\n");
+    std::fprintf(stderr, "usage: shim-bench <glibc|system|shim> <zlib|sqlite|trace|mixed|mixed-heavy|mixed-4t|cross-thread|free-foreign|usable-size|usable-size-hot> [rounds]\n");
     return 2;
   }
   const std::string which = argv[1];
   const std::string workload = argv[2];
   const int rounds = argc > 3 ? std::atoi(argv[3]) : 5;
-  if (which == "glibc") A = &kGlibc;
+  // "system" is whatever serves malloc: glibc, or mimalloc/jemalloc under LD_PRELOAD.
+  if (which == "glibc" || which == "system") A = &kGlibc;
   else if (which == "shim") A = &kShim;
   else return 2;
 
@@ -319,6 +527,16 @@ int main(int argc, char** argv) {
     round = SqliteRound;
   } else if (workload == "trace") {
     round = TraceRound;
+  } else if (workload == "mixed") {
+    round = MixedRound;
+  } else if (workload == "mixed-heavy") {
+    round = MixedHeavyRound;
+  } else if (workload == "mixed-4t") {
+    round = Mixed4Round;
+    g_clock = CLOCK_PROCESS_CPUTIME_ID;
+  } else if (workload == "cross-thread") {
+    round = CrossRound;
+    g_clock = CLOCK_PROCESS_CPUTIME_ID;
   } else if (workload == "free-foreign") {
     round = FreeForeignRound;
     self_timed = true;
@@ -332,6 +550,7 @@ int main(int argc, char** argv) {
   }
 
   round();  // warm-up: first-touch page faults, lazy initialisation
+  const long faults0 = MinorFaults();
   std::vector<double> ns;
   size_t ops = 0;
   for (int r = 0; r < rounds; ++r) {
@@ -346,8 +565,10 @@ int main(int argc, char** argv) {
       ns.push_back((t1 - t0) / static_cast<double>(ops));
     }
   }
+  const long faults = MinorFaults() - faults0;
   std::sort(ns.begin(), ns.end());
-  std::printf("{\"nsPerOp\":%.3f,\"ops\":%zu,\"checksum\":%llu,\"peakRssKiB\":%ld}\n", ns[ns.size() / 2], ops,
-              static_cast<unsigned long long>(g_checksum), PeakRssKiB());
+  std::printf("{\"nsPerOp\":%.3f,\"ops\":%zu,\"checksum\":%llu,\"peakRssKiB\":%ld,\"minorFaultsPerRound\":%.0f}\n",
+              ns[ns.size() / 2], ops, static_cast<unsigned long long>(g_checksum), PeakRssKiB(),
+              static_cast<double>(faults) / rounds);
   return 0;
 }

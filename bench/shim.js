@@ -1,11 +1,20 @@
 'use strict';
 
-// The shim against glibc's malloc/realloc/free on the workloads of C libraries
-// it is made for: zlib (a deflate and an inflate stream per 64 KiB message),
-// SQLite (SQLITE_CONFIG_MALLOC; create, insert 10,000 rows, query, close) and a
-// synthetic trace of mixed sizes; plus what recognising pointers costs.
+// The shim against glibc's malloc/realloc/free, mimalloc and jemalloc on the
+// workloads of C libraries it is made for: zlib (a deflate and an inflate stream
+// per 64 KiB message), SQLite (SQLITE_CONFIG_MALLOC; create, insert 10,000 rows,
+// query, close), synthetic traces of mixed sizes in one and four threads, blocks
+// freed by other threads than the allocating ones; plus what recognising
+// pointers costs.
 //
-//   node bench/shim.js [--quick] [--runs=N] [workload ...]     (npm run bench:shim)
+//   node bench/shim.js [--quick] [--runs=N] [--json=FILE] [--allocators=a,b] [workload ...]
+//                                                               (npm run bench:shim)
+//
+// mimalloc and jemalloc are Debian's libmimalloc2.0 and libjemalloc2, loaded
+// with LD_PRELOAD into the same benchmark binary (its "system" allocator is then
+// theirs; the binary reports which file serves malloc, and the run stops if it
+// is not the one asked for). They are installed with apt-get when missing (as
+// root; otherwise their columns are left out with a note).
 //
 // Compiles bench/shim-bench.cc and native/shim.cc (as a shared library, with
 // node-gyp's Release flags, so the shim's thread-local access costs what it costs
@@ -30,16 +39,35 @@ const SHIM_UNITS = [
 ].map((f) => path.join(ROOT, f));
 const SHIM_SOURCES = [
   ...SHIM_UNITS,
+  ...[
   ...fs.readdirSync(path.join(ROOT, 'native', 'shim')).filter((f) => f.endsWith('.h')).map((f) => `native/shim/${f}`),
   'native/os.h', 'native/portability.h', 'native/released_cache.h', 'native/fault.h', 'native/include/sysalloc.h',
-].map((f) => path.join(ROOT, f));
+  ].map((f) => path.join(ROOT, f)),
+];
 const BENCH_SOURCE = path.join(__dirname, 'shim-bench.cc');
-const TARGET = 1.05;
+
+const LIBDIR = '/usr/lib/x86_64-linux-gnu';
+const ALLOCATORS = [
+  { name: 'glibc', mode: 'system' },
+  { name: 'shim', mode: 'shim' },
+  { name: 'mimalloc', mode: 'system', preload: 'libmimalloc.so.2', deb: 'libmimalloc2.0' },
+  { name: 'jemalloc', mode: 'system', preload: 'libjemalloc.so.2', deb: 'libjemalloc2' },
+];
+// Targets (issue 13): the shim no slower than glibc on every workload with a
+// target; on the mixed traces within 1.10x of mimalloc's time and 1.2x its peak RSS.
+const TARGET_GLIBC = 1.0;
+const TARGET_MIMALLOC = 1.1;
+const TARGET_RSS = 1.2;
 
 const WORKLOADS = [
   { name: 'zlib', what: 'deflate + inflate, a stream each per 64 KiB message', unit: 'message', target: true },
   { name: 'sqlite', what: 'open, create + index, 10,000 inserts, 3 queries, 2,000 lookups, close', unit: 'round', target: true },
   { name: 'trace', what: '1M mixed malloc/calloc/realloc/free, 8 B to 4 MiB', unit: 'op', target: true },
+  { name: 'mixed', what: '1M malloc/calloc/realloc/free, 8 B-1 MiB log bands (90% < 2 KiB), 4,096 live, first 4 KiB written', unit: 'op', target: true, vsMimalloc: true },
+  // mimalloc and jemalloc take 3-8 us per op here (12-30 s a process): only with --allocators naming them.
+  { name: 'mixed-heavy', what: 'the same, one log curve 8 * 2^(17u^2) (69% < 2 KiB, ~180 MiB live)', unit: 'op', target: true, onlyNamed: true },
+  { name: 'mixed-4t', what: "'mixed' in 4 threads, 250,000 ops and 4,096 slots each (process CPU time)", unit: 'op', target: true, vsMimalloc: true },
+  { name: 'cross-thread', what: '2 threads malloc 8 B-64 KiB, 2 others free them (batches of 256; process CPU)', unit: 'malloc+free', target: true },
   { name: 'free-foreign', what: 'free of a block glibc allocated (shim: recognised, handed to glibc)', unit: 'free', target: false },
   { name: 'usable-size', what: "usable_size of 100,000 own blocks in random order (finding the header, cold)", unit: 'call', target: false },
   { name: 'usable-size-hot', what: 'usable_size of 1,000 own blocks again and again (the instructions alone)', unit: 'call', target: false },
@@ -51,7 +79,7 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const options = { runs: 7, rounds: 5, workloads: [] };
+  const options = { runs: 7, rounds: 5, workloads: [], json: null, allocators: ALLOCATORS.map((a) => a.name), named: false };
   for (const arg of argv) {
     if (arg === '--quick') {
       options.runs = 3;
@@ -59,10 +87,18 @@ function parseArgs(argv) {
     } else if (arg.startsWith('--runs=')) {
       options.runs = Number(arg.slice('--runs='.length));
       if (!Number.isSafeInteger(options.runs) || options.runs < 1) fail(`bad ${arg}`);
+    } else if (arg.startsWith('--json=')) {
+      options.json = arg.slice('--json='.length);
+    } else if (arg.startsWith('--allocators=')) {
+      options.allocators = arg.slice('--allocators='.length).split(',');
+      options.named = true;
+      for (const a of options.allocators) if (!ALLOCATORS.some((x) => x.name === a)) fail(`unknown allocator ${a}`);
+      if (!options.allocators.includes('shim')) options.allocators.push('shim');
+      if (!options.allocators.includes('glibc')) options.allocators.unshift('glibc');
     } else if (WORKLOADS.some((w) => w.name === arg)) {
       options.workloads.push(arg);
     } else {
-      fail(`unknown argument ${arg}; usage: node bench/shim.js [--quick] [--runs=N] [${WORKLOADS.map((w) => w.name).join('|')} ...]`);
+      fail(`unknown argument ${arg}; usage: node bench/shim.js [--quick] [--runs=N] [--json=FILE] [--allocators=glibc,shim,mimalloc,jemalloc] [${WORKLOADS.map((w) => w.name).join('|')} ...]`);
     }
   }
   if (options.workloads.length === 0) options.workloads = WORKLOADS.map((w) => w.name);
@@ -98,8 +134,38 @@ function build() {
   }
 }
 
-function run(args) {
-  const result = spawnSync(BIN, args, { encoding: 'utf8', timeout: 300_000 });
+// Installs Debian's package for each preloaded allocator that is missing; returns
+// the allocators that can run.
+function available(names) {
+  const wanted = ALLOCATORS.filter((a) => names.includes(a.name));
+  const missing = wanted.filter((a) => a.preload && !fs.existsSync(path.join(LIBDIR, a.preload)));
+  if (missing.length > 0) {
+    const debs = missing.map((a) => a.deb);
+    const root = typeof process.getuid === 'function' && process.getuid() === 0;
+    if (root) {
+      process.stderr.write(`installing ${debs.join(' ')}\n`);
+      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+      let r = spawnSync('apt-get', ['install', '-y', '-qq', ...debs], { stdio: 'inherit', env });
+      if (r.status !== 0) {
+        spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+        r = spawnSync('apt-get', ['install', '-y', '-qq', ...debs], { stdio: 'inherit', env });
+      }
+    } else {
+      process.stderr.write(`not root: cannot install ${debs.join(' ')}; apt-get install them for those columns\n`);
+    }
+  }
+  return wanted.filter((a) => !a.preload || fs.existsSync(path.join(LIBDIR, a.preload)));
+}
+
+function envFor(allocator) {
+  const env = { ...process.env };
+  delete env.LD_PRELOAD;
+  if (allocator.preload) env.LD_PRELOAD = path.join(LIBDIR, allocator.preload);
+  return env;
+}
+
+function run(args, allocator = ALLOCATORS[0]) {
+  const result = spawnSync(BIN, args, { encoding: 'utf8', timeout: 600_000, env: envFor(allocator) });
   if (result.status !== 0) fail(`${BIN} ${args.join(' ')} failed: ${result.error ? result.error.message : result.stderr}`);
   return JSON.parse(result.stdout);
 }
@@ -143,51 +209,90 @@ function formatNs(ns) {
 function main() {
   const options = parseArgs(process.argv.slice(2));
   build();
+  const allocators = available(options.allocators);
   const versions = run(['--versions']);
+  for (const a of allocators.filter((x) => x.preload)) {
+    const v = run(['--versions'], a);
+    if (!v.malloc.includes(a.preload.replace(/\.so.*$/, ''))) fail(`${a.name}: malloc is served by ${v.malloc}, not ${a.preload}`);
+  }
 
   const cases = [];
   for (const workload of options.workloads) {
-    for (const allocator of ['glibc', 'shim']) cases.push({ workload, allocator, results: [] });
+    const w = WORKLOADS.find((x) => x.name === workload);
+    for (const allocator of allocators) {
+      if (w.onlyNamed && allocator.preload && !options.named) continue;
+      cases.push({ workload, allocator, results: [] });
+    }
   }
   for (let r = 0; r < options.runs; r++) {
     for (const c of shuffled(cases, 1000 + r)) {
-      c.results.push(run([c.allocator, c.workload, String(options.rounds)]));
+      c.results.push(run([c.allocator.mode, c.workload, String(options.rounds)], c.allocator));
     }
   }
 
-  const cell = (workload, allocator) => cases.find((c) => c.workload === workload && c.allocator === allocator);
+  const cell = (workload, name) => cases.find((c) => c.workload === workload && c.allocator.name === name);
+  const med = (workload, name, key) => {
+    const c = cell(workload, name);
+    return c ? median(c.results.map((r) => r[key])) : NaN;
+  };
+  const names = allocators.map((a) => a.name);
+  const others = names.filter((n) => n !== 'shim');
   const rows = options.workloads.map((name) => {
     const w = WORKLOADS.find((x) => x.name === name);
-    const g = cell(name, 'glibc').results.map((r) => r.nsPerOp);
-    const s = cell(name, 'shim').results.map((r) => r.nsPerOp);
-    const ratio = median(s) / median(g);
+    const ns = Object.fromEntries(names.map((n) => [n, med(name, n, 'nsPerOp')]));
+    const spreads = Object.fromEntries(names.map((n) => [n, cell(name, n) ? spread(cell(name, n).results.map((r) => r.nsPerOp)) : NaN]));
+    const rss = Object.fromEntries(names.map((n) => [n, med(name, n, 'peakRssKiB') / 1024]));
+    const faults = Object.fromEntries(names.map((n) => [n, med(name, n, 'minorFaultsPerRound')]));
+    const ratios = Object.fromEntries(others.map((n) => [n, ns.shim / ns[n]]));
     return {
       w,
-      ratio,
+      ns,
+      rss,
+      faults,
+      ratios,
       cells: [
         name,
-        w.what,
-        `${formatNs(median(g))} ±${spread(g).toFixed(1)}%`,
-        `${formatNs(median(s))} ±${spread(s).toFixed(1)}%`,
-        `${ratio.toFixed(3)}x`,
-        `${median(cell(name, 'glibc').results.map((r) => r.peakRssKiB / 1024)).toFixed(0)} / ${median(cell(name, 'shim').results.map((r) => r.peakRssKiB / 1024)).toFixed(0)}`,
+        ...names.map((n) => (Number.isNaN(ns[n]) ? '-' : `${formatNs(ns[n])} ±${spreads[n].toFixed(0)}%`)),
+        ...others.map((n) => (Number.isNaN(ratios[n]) ? '-' : `${ratios[n].toFixed(2)}x`)),
+        names.map((n) => (Number.isNaN(faults[n]) ? '-' : Math.round(faults[n]))).join(' / '),
+        names.map((n) => (Number.isNaN(rss[n]) ? '-' : rss[n].toFixed(0))).join(' / '),
       ],
     };
   });
 
-  console.log('shim vs glibc malloc/realloc/free, called through function pointers in plain C++ (no Node)');
-  console.log(`${os.cpus()[0].model}, ${os.cpus().length} cores, kernel ${os.release()}, glibc ${versions.glibc}, zlib ${versions.zlib}, SQLite ${versions.sqlite}`);
+  console.log(`shim vs ${others.join(', ')}: malloc/realloc/free called through function pointers in plain C++ (no Node)`);
+  console.log(`${os.cpus()[0].model}, ${os.cpus().length} cores, kernel ${os.release()}, glibc ${versions.glibc}, zlib ${versions.zlib}, SQLite ${versions.sqlite}; mimalloc and jemalloc: Debian's, LD_PRELOAD`);
   console.log(`${options.runs} runs, each case in a fresh process (${options.rounds} timed rounds after a warm-up, median); cell = median over runs ± median absolute deviation`);
-  console.log('time = the thread\'s CPU time (page faults included), so that other load on the machine does not fall on one case only');
+  console.log("time = CPU time (the thread's; the process's for threaded workloads; page faults included), so that other load on the machine does not fall on one case only");
   console.log('');
-  const headings = ['workload', 'what', 'glibc per op', 'shim per op', 'shim/glibc', 'peak RSS MiB glibc / shim'];
+  for (const row of rows) console.log(`${row.w.name}: ${row.w.what} (per ${row.w.unit})`);
+  console.log('');
+  const headings = ['workload', ...names.map((n) => `${n} per op`), ...others.map((n) => `shim/${n}`),
+    `minor faults/round ${names.join('/')}`, `peak RSS MiB ${names.join('/')}`];
   const widths = headings.map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i].length)));
-  const line = (cells) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells) => cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(line(headings));
   for (const row of rows) console.log(line(row.cells));
   console.log('');
   for (const row of rows.filter((r) => r.w.target)) {
-    console.log(`target: ${row.w.name} shim/glibc <= ${TARGET.toFixed(2)}x: ${row.ratio.toFixed(3)}x ${row.ratio <= TARGET ? 'met' : 'NOT met'}`);
+    const g = row.ratios.glibc;
+    console.log(`target: ${row.w.name} shim/glibc <= ${TARGET_GLIBC.toFixed(2)}x: ${g.toFixed(3)}x ${g <= TARGET_GLIBC ? 'met' : 'NOT met'}`);
+    if (row.w.vsMimalloc && Number.isFinite(row.ratios.mimalloc)) {
+      const m = row.ratios.mimalloc;
+      const r = row.rss.shim / row.rss.mimalloc;
+      console.log(`target: ${row.w.name} shim/mimalloc <= ${TARGET_MIMALLOC.toFixed(2)}x: ${m.toFixed(3)}x ${m <= TARGET_MIMALLOC ? 'met' : 'NOT met'}; ` +
+        `peak RSS shim/mimalloc <= ${TARGET_RSS.toFixed(1)}x: ${r.toFixed(2)}x ${r <= TARGET_RSS ? 'met' : 'NOT met'}`);
+    }
+  }
+  if (options.json) {
+    const out = {
+      machine: `${os.cpus()[0].model}, ${os.cpus().length} cores`,
+      runs: options.runs,
+      allocators: names,
+      rows: rows.map((r) => ({ workload: r.w.name, unit: r.w.unit, nsPerOp: r.ns, peakRssMiB: r.rss, minorFaultsPerRound: r.faults, shimOver: r.ratios })),
+    };
+    fs.writeFileSync(options.json, `${JSON.stringify(out, null, 2)}\n`);
+    process.stderr.write(`wrote ${options.json}\n`);
   }
 }
 

@@ -16,20 +16,31 @@ struct CachePolicy {
 };
 
 // Entries oldest first; Take searches newest first. Entry is a small value type
-// with a member `size_t Bytes() const`.
-template <typename Entry>
+// with a member `size_t Bytes() const`. Capacity is the most entries the cache
+// can ever hold; SetLimits lowers the bounds in force (CachePolicy's by default).
+template <typename Entry, size_t Capacity = CachePolicy::kEntries>
 class ReleasedCache {
  public:
-  // Whether an entry of this many bytes is ever kept.
+  static constexpr size_t kCapacity = Capacity;
+
+  // Whether an entry of this many bytes is ever kept under the default policy.
   static bool Admits(size_t bytes) { return bytes <= CachePolicy::kLargest; }
 
+  // The bounds in force: at most entries (1..Capacity) entries and bytes bytes.
+  void SetLimits(size_t entries, size_t bytes) {
+    max_entries_ = entries < 1 ? 1 : entries > Capacity ? Capacity : entries;
+    max_bytes_ = bytes;
+  }
+  size_t max_entries() const { return max_entries_; }
+  size_t max_bytes() const { return max_bytes_; }
+
   // Keeps entry, first evicting the oldest entries until it fits; the evicted
-  // ones go to evicted[] (room for CachePolicy::kEntries), for the caller to
-  // give back to the OS outside its lock. Returns how many. Precondition:
-  // Admits(entry.Bytes()).
+  // ones go to evicted[] (room for Capacity), for the caller to give back to
+  // the OS outside its lock. Returns how many. Precondition: entry.Bytes() is
+  // at most the byte bound (Admits, for the default one).
   size_t Put(const Entry& entry, Entry* evicted) {
     size_t n = 0;
-    while (count_ > 0 && (count_ == CachePolicy::kEntries || bytes_ + entry.Bytes() > CachePolicy::kBytes)) {
+    while (count_ > 0 && (count_ >= max_entries_ || bytes_ + entry.Bytes() > max_bytes_)) {
       evicted[n++] = entries_[0];
       RemoveAt(0);
     }
@@ -51,7 +62,28 @@ class ReleasedCache {
     return false;
   }
 
-  // Removes every entry into all[] (room for CachePolicy::kEntries); returns how many.
+  // Removes the oldest entries while old(entry) holds, into out[] (room for
+  // Capacity); returns how many.
+  template <typename Old>
+  size_t TakeOldest(Old old, Entry* out) {
+    size_t n = 0;
+    while (n < count_ && old(entries_[n])) {
+      out[n] = entries_[n];
+      ++n;
+    }
+    if (n == 0) return 0;
+    for (size_t i = n; i < count_; ++i) {
+      entries_[i - n] = entries_[i];
+    }
+    for (size_t i = 0; i < n; ++i) bytes_ -= out[i].Bytes();
+    count_ -= n;
+    return n;
+  }
+
+  // The oldest entry; precondition: count() > 0.
+  const Entry& oldest() const { return entries_[0]; }
+
+  // Removes every entry into all[] (room for Capacity); returns how many.
   size_t TakeAll(Entry* all) {
     const size_t n = count_;
     for (size_t i = 0; i < n; ++i) all[i] = entries_[i];
@@ -70,9 +102,11 @@ class ReleasedCache {
     --count_;
   }
 
-  Entry entries_[CachePolicy::kEntries];
+  Entry entries_[Capacity];
   size_t count_ = 0;
   size_t bytes_ = 0;
+  size_t max_entries_ = Capacity < CachePolicy::kEntries ? Capacity : CachePolicy::kEntries;
+  size_t max_bytes_ = CachePolicy::kBytes;
 };
 
 }  // namespace sysalloc

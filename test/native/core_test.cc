@@ -13,6 +13,7 @@
 // the script runs to show valgrind, LeakSanitizer and TSan fail on them.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +33,7 @@
 #include "fault.h"
 #include "include/sysalloc.h"
 #include "shim/layout.h"
+#include "shim/spans.h"
 #include "os.h"
 
 // The rules' checks ask for sizes past PTRDIFF_MAX on purpose; the header's
@@ -717,6 +720,136 @@ void Worker(int slot, int threads, uint64_t seed, uint64_t ops, std::vector<Mail
   }
 }
 
+
+// ---- the shim's purge policy: released spans stay committed within the delay,
+// are decommitted after it, over the retain bound, and on trim; counters exact.
+
+namespace shim = sysalloc::shim;
+
+// Pages of [p, p + n) in memory (mincore).
+size_t ResidentPages(const void* p, size_t n) {
+  const size_t page = os::PageSize();
+  const uintptr_t start = Addr(p) & ~(page - 1);
+  const size_t pages = (Addr(p) + n - start + page - 1) / page;
+  std::vector<unsigned char> vec(pages);
+  if (mincore(reinterpret_cast<void*>(start), pages * page, vec.data()) != 0) return SIZE_MAX;
+  size_t resident = 0;
+  for (unsigned char v : vec) resident += v & 1;
+  return resident;
+}
+
+size_t PagesOf(const void* p, size_t n) {
+  const size_t page = os::PageSize();
+  const uintptr_t start = Addr(p) & ~(page - 1);
+  return (Addr(p) + n - start + page - 1) / page;
+}
+
+shim::PurgeStats Purges() {
+  shim::PurgeStats s;
+  shim::GetPurgeStats(&s);
+  return s;
+}
+
+// A large block of one granule, every page written, freed: its span goes to the
+// committed cache. Returns the block's (now freed) address.
+void* ReleaseOneGranule() {
+  const size_t n = 2 * MiB;
+  void* p = sysalloc_malloc(n);
+  CHECK(p != nullptr);
+  std::memset(p, 0x5a, n);
+  CHECK_EQ(ResidentPages(p, n), PagesOf(p, n));
+  sysalloc_free(p);
+  return p;
+}
+
+void TestShimPurge() {
+  const size_t n = 2 * MiB;
+  const uint64_t kGranuleBytes = shim::kGranule;
+  const shim::PurgeStats defaults = Purges();
+  CHECK_EQ(defaults.delay_ms, shim::kDefaultPurgeDelayMs);  // the test runs without the variables
+  CHECK_EQ(defaults.retain_limit_bytes, shim::kDefaultRetainBytes);
+
+  // Within the delay: committed, counted as retained, reused without faulting.
+  shim::SetPurgePolicy(600000, 64 * MiB);
+  shim::TrimSpans();
+  shim::PurgeStats base = Purges();
+  CHECK_EQ(base.retained_spans, 0u);
+  CHECK_EQ(base.retained_bytes, 0u);
+  void* p = ReleaseOneGranule();
+  shim::PurgeStats s = Purges();
+  CHECK_EQ(s.retained_spans, 1u);
+  CHECK_EQ(s.retained_bytes, kGranuleBytes);
+  CHECK_EQ(shim::PurgeExpiredSpans(), 0u);
+  CHECK_EQ(ResidentPages(p, n), PagesOf(p, n));
+  CHECK_EQ(Purges().delay_bytes, base.delay_bytes);
+  void* q = sysalloc_malloc(n);  // the newest cached span: the same memory
+  CHECK(q == p);
+  CHECK_EQ(ResidentPages(q, n), PagesOf(q, n));
+  CHECK_EQ(Purges().retained_spans, 0u);
+  sysalloc_free(q);
+
+  // After the delay: decommitted on the next span operation, counted once.
+  shim::SetPurgePolicy(1, 64 * MiB);
+  base = Purges();
+  CHECK_EQ(base.retained_bytes, kGranuleBytes);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK_EQ(shim::PurgeExpiredSpans(), kGranuleBytes);
+  s = Purges();
+  CHECK_EQ(s.delay_spans - base.delay_spans, 1u);
+  CHECK_EQ(s.delay_bytes - base.delay_bytes, kGranuleBytes);
+  CHECK_EQ(s.retained_bytes, 0u);
+  CHECK_EQ(ResidentPages(p, n), 0u);
+  CHECK_EQ(shim::PurgeExpiredSpans(), 0u);
+  // ... and a release after the delay purges what expired before it, not itself.
+  p = ReleaseOneGranule();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  base = Purges();
+  void* r = ReleaseOneGranule();
+  s = Purges();
+  CHECK_EQ(s.delay_spans - base.delay_spans, 1u);
+  CHECK_EQ(s.retained_spans, 1u);
+  CHECK_EQ(ResidentPages(r, n), PagesOf(r, n));
+
+  // Pressure: at most retain_bytes stay committed, the oldest go first; a span
+  // over a quarter of the bound is never kept.
+  shim::SetPurgePolicy(600000, 2 * kGranuleBytes);
+  s = Purges();
+  CHECK_EQ(s.retained_bytes, 0u);  // one granule is over a quarter of two: purged at once
+  CHECK_EQ(ResidentPages(r, n), 0u);
+  shim::SetPurgePolicy(600000, 8 * kGranuleBytes);
+  base = Purges();
+  void* blocks[10];
+  for (void*& b : blocks) {
+    b = sysalloc_malloc(n);
+    CHECK(b != nullptr);
+    std::memset(b, 1, n);
+  }
+  for (void* b : blocks) sysalloc_free(b);
+  s = Purges();
+  CHECK_EQ(s.retained_spans, 8u);
+  CHECK_EQ(s.retained_bytes, 8 * kGranuleBytes);
+  CHECK_EQ(s.pressure_spans - base.pressure_spans, 2u);
+  CHECK_EQ(s.pressure_bytes - base.pressure_bytes, 2 * kGranuleBytes);
+  CHECK_EQ(ResidentPages(blocks[0], n), 0u);
+  CHECK_EQ(ResidentPages(blocks[1], n), 0u);
+  for (int i = 2; i < 10; ++i) CHECK_EQ(ResidentPages(blocks[i], n), PagesOf(blocks[i], n));
+
+  // Trim: everything retained goes now.
+  base = Purges();
+  CHECK_EQ(shim::TrimSpans(), 8 * kGranuleBytes);
+  s = Purges();
+  CHECK_EQ(s.trim_spans - base.trim_spans, 8u);
+  CHECK_EQ(s.trim_bytes - base.trim_bytes, 8 * kGranuleBytes);
+  CHECK_EQ(s.retained_spans, 0u);
+  for (void* b : blocks) CHECK_EQ(ResidentPages(b, n), 0u);
+  // A purged span is reused from the pool: zero, committed again.
+  void* z = sysalloc_calloc(1, n);
+  CHECK(z != nullptr && IsZero(z, n));
+  sysalloc_free(z);
+
+  shim::SetPurgePolicy(defaults.delay_ms, defaults.retain_limit_bytes);
+}
+
 void TestThreads(uint64_t ops) {
   const struct sysalloc_stats base = ShimStats();
   const int threads = 4;
@@ -784,6 +917,7 @@ int main(int argc, char** argv) {
     TestBlockFaults();
     TestShimRules();
     TestShimFaults();
+    TestShimPurge();
   }
   TestThreads(ops);
   if (mode == "all") {
