@@ -191,6 +191,22 @@ Napi::Value LeakOnce(const Napi::CallbackInfo& info) {
 }
 #endif
 
+// pokeByte(address: bigint, offset: number): writes one byte at address + offset,
+// as a native overrun (offset >= size) or underrun (offset -1) would.
+Napi::Value PokeByte(const Napi::CallbackInfo& info) {
+  const int64_t offset = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
+  volatile char* p = static_cast<volatile char*>(Ptr(info[0])) + offset;
+  *p = 0x5a;
+  return info.Env().Undefined();
+}
+
+// peekByte(address: bigint, offset: number) -> number: reads one byte there.
+Napi::Value PeekByte(const Napi::CallbackInfo& info) {
+  const int64_t offset = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
+  const volatile unsigned char* p = static_cast<const volatile unsigned char*>(Ptr(info[0])) + offset;
+  return Napi::Number::New(info.Env(), *p);
+}
+
 }  // namespace
 
 Napi::Object Exports(Napi::Env env) {
@@ -212,6 +228,8 @@ Napi::Object Exports(Napi::Env env) {
   fn("fill", Fill);
   fn("check", Check);
   fn("isZero", IsZero);
+  fn("pokeByte", PokeByte);
+  fn("peekByte", PeekByte);
   t.Set("ENOMEM", ENOMEM);
 #ifdef TESTING_SANITIZED
   fn("overflowByOne", OverflowByOne);
