@@ -1,0 +1,100 @@
+// Fault injection (native/fault.h) on every OS call a page-backed block makes
+// (native/blocks.cc AllocatePages, ProtectPages): the mapping, the guards'
+// protection, the huge-page advice, the dontDump advice, the lock, and
+// block.protect(). A refused mapping, guard or lock is ERR_NO_MEMORY with
+// nothing kept; a refused advice only turns its property false.
+import path = require('path');
+import bindings = require('bindings');
+
+import type * as Sysalloc from '..';
+
+interface Testing {
+  faultArm(n: number, count: number): void;
+  faultInjected(): number;
+}
+
+const addon = bindings({ bindings: 'sysalloc_testing', module_root: path.join(__dirname, 'faults') });
+const t: Testing = addon.testing;
+
+let lib!: typeof Sysalloc;
+jest.isolateModules(() => {
+  jest.doMock('bindings', () => () => addon);
+  lib = require('..');
+});
+
+const linux = process.platform === 'linux';
+
+afterEach(() => t.faultArm(0, 0));
+
+function outstanding(): [number, number, number] {
+  addon.drainQuarantine();
+  const s = lib.blockStats();
+  const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+  return [s.liveBlocks, s.liveBytes, sum(s.osAllocations) - sum(s.osReleases) - s.cachedBlocks];
+}
+
+// Allocates with the n-th OS call failing; the error, or the block's properties.
+function withFault(n: number, size: number, options: Sysalloc.BlockOptions): Sysalloc.Block | Sysalloc.AllocError {
+  const injected = t.faultInjected();
+  t.faultArm(n, 1);
+  try {
+    return lib.Block.alloc(size, options);
+  } catch (e) {
+    expect(t.faultInjected()).toBe(injected + 1);
+    return e as Sysalloc.AllocError;
+  } finally {
+    t.faultArm(0, 0);
+  }
+}
+
+test('secure: mapping, guards and lock refused are ERR_NO_MEMORY; dontDump refused only says so', () => {
+  const before = outstanding();
+  // The calls in order: map, guards, dontDump advice (Linux), lock.
+  const calls = linux ? ['map', 'guards', 'dontDump', 'lock'] : ['map', 'guards', 'lock'];
+  calls.forEach((call, i) => {
+    const result = withFault(i + 1, 100, { secure: true });
+    if (call === 'dontDump') {
+      const block = result as Sysalloc.Block;
+      expect([block.guarded, block.locked, block.wipes, block.dontDump]).toEqual([true, true, true, false]);
+      block.free();
+    } else {
+      expect(result).toBeInstanceOf(lib.AllocError);
+      const error = result as Sysalloc.AllocError;
+      expect(error.code).toBe('ERR_NO_MEMORY');
+      if (call === 'lock') expect(error.message).toMatch(linux ? /RLIMIT_MEMLOCK is/ : /working-set size is/);
+    }
+    expect(outstanding()).toEqual(before);
+  });
+  // One more call than there are: nothing fails.
+  const block = withFault(calls.length + 1, 100, { secure: true }) as Sysalloc.Block;
+  expect(block.dontDump).toBe(linux);
+  block.free();
+  expect(outstanding()).toEqual(before);
+});
+
+test('hugePages: a refused advice or large-page mapping falls back to ordinary pages', () => {
+  const before = outstanding();
+  // Linux: the mapping, then the advice (call 2). Windows: the large-page mapping first (call 1),
+  // where the OS has large pages at all (GetLargePageMinimum() != 0); else the one mapping is all.
+  const n = linux ? 2 : addon.hugePageSize !== 0 ? 1 : 2;
+  const block = withFault(n, 4 << 20, { hugePages: true }) as Sysalloc.Block;
+  expect(block.pageBacked).toBe(true);
+  expect(block.hugePages).toBe(false);
+  block.buffer.fill(7);
+  block.free();
+  expect(outstanding()).toEqual(before);
+});
+
+test('protect: a refusal is ERR_NO_MEMORY and the protection stays as it was', () => {
+  const block = lib.Block.alloc(64, { guard: true });
+  block.protect('read');
+  t.faultArm(1, 1);
+  expect(() => block.protect('readwrite')).toThrow(
+    expect.objectContaining({ code: 'ERR_NO_MEMORY', message: "the OS refused to make the pages of a 64-byte block 'readwrite'" }),
+  );
+  t.faultArm(0, 0);
+  expect(block.protection).toBe('read');
+  block.protect('readwrite');
+  block.buffer[0] = 1;
+  block.free();
+});
