@@ -98,3 +98,45 @@ test('protect: a refusal is ERR_NO_MEMORY and the protection stays as it was', (
   block.buffer[0] = 1;
   block.free();
 });
+
+// The wipe when no free() comes: the finalizer, and a worker's end. The testing
+// addon's release hook reads each page-backed region just before it goes back
+// to the OS; a block without wipe is the control.
+describe('wipe without free()', () => {
+  const raw = addon as {
+    blockAllocPages(size: number, align: number, options: number): Buffer | number;
+    testing: { pagesWatch(): void; pagesReleased(): [number, number] };
+  };
+  const GUARD = 1;
+  const WIPE = 4;
+
+  test('the finalizer wipes', async () => {
+    raw.testing.pagesWatch();
+    (() => {
+      for (const options of [GUARD | WIPE, GUARD]) (raw.blockAllocPages(5000, 8, options) as Buffer).fill(0x77);
+    })();
+    for (let i = 0; i < 20 && raw.testing.pagesReleased()[0] < 2; i++) {
+      gc!();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(raw.testing.pagesReleased()).toEqual([2, 1]);
+  });
+
+  test("a worker's end wipes the blocks it never freed", async () => {
+    const { Worker } = await import('worker_threads');
+    raw.testing.pagesWatch();
+    const faults = JSON.stringify(path.join(__dirname, 'faults'));
+    const worker = new Worker(
+      // What the facade does in a worker (lib/native.ts), so that the blocks still
+      // this worker's at its end are returned rather than abandoned.
+      `const addon = require('bindings')({ bindings: 'sysalloc_testing', module_root: ${faults} });\n` +
+        `addon.trackOwnership();\n` +
+        `process.once('exit', () => addon.teardownScan());\n` +
+        `globalThis.keep = [addon.blockAllocPages(70000, 64, ${GUARD | WIPE}), addon.blockAllocPages(70000, 64, ${GUARD})];\n` +
+        `for (const b of globalThis.keep) b.fill(0x66);`,
+      { eval: true },
+    );
+    await new Promise((resolve) => worker.once('exit', resolve));
+    expect(raw.testing.pagesReleased()).toEqual([2, 1]);
+  });
+});

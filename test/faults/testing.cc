@@ -4,11 +4,13 @@
 // AddressSanitizer and UBSan only, deliberate bugs the sanitizers must catch.
 #include <napi.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <thread>
 
+#include "blocks.h"
 #include "fault.h"
 #include "include/sysalloc.h"
 
@@ -207,6 +209,35 @@ Napi::Value PeekByte(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), *p);
 }
 
+// Page-backed regions given back to the OS since pagesWatch(), from any thread,
+// and how many of them read all zero just before (blocks::SetPagesReleaseHook).
+std::atomic<uint64_t> g_pages_released{0};
+std::atomic<uint64_t> g_pages_released_zero{0};
+
+void OnPagesRelease(const os::Region& region) {
+  const char* p = blocks::PagesStart(region);
+  const size_t n = blocks::PagesLength(region);
+  bool zero = true;
+  for (size_t i = 0; i < n && zero; ++i) zero = p[i] == 0;
+  g_pages_released.fetch_add(1);
+  if (zero) g_pages_released_zero.fetch_add(1);
+}
+
+Napi::Value PagesWatch(const Napi::CallbackInfo& info) {
+  g_pages_released = 0;
+  g_pages_released_zero = 0;
+  blocks::SetPagesReleaseHook(OnPagesRelease);
+  return info.Env().Undefined();
+}
+
+// pagesReleased() -> [released, of which all zero]
+Napi::Value PagesReleased(const Napi::CallbackInfo& info) {
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, static_cast<double>(g_pages_released.load()));
+  out.Set(1u, static_cast<double>(g_pages_released_zero.load()));
+  return out;
+}
+
 }  // namespace
 
 Napi::Object Exports(Napi::Env env) {
@@ -230,6 +261,8 @@ Napi::Object Exports(Napi::Env env) {
   fn("isZero", IsZero);
   fn("pokeByte", PokeByte);
   fn("peekByte", PeekByte);
+  fn("pagesWatch", PagesWatch);
+  fn("pagesReleased", PagesReleased);
   t.Set("ENOMEM", ENOMEM);
 #ifdef TESTING_SANITIZED
   fn("overflowByOne", OverflowByOne);
