@@ -30,10 +30,15 @@ function median(values) {
   return s[s.length >> 1];
 }
 
+// Wall-clock and CPU (user + system, this process) ns per op: on a machine
+// shared with other jobs the wall clock also counts the time spent waiting for a core.
 function nsPerOp(ops, fn) {
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   fn(ops);
-  return Number(process.hrtime.bigint() - start) / ops;
+  const wall = Number(process.hrtime.bigint() - start) / ops;
+  const used = process.cpuUsage(cpu);
+  return { wall, cpu: ((used.user + used.system) * 1000) / ops };
 }
 
 // ---- 1. secure alloc + free
@@ -58,7 +63,7 @@ const secureCases = {
 
 async function runSecure() {
   console.log(`secure alloc + 1 write + free, ns/op (median of ${rounds} rounds of ${OPS} ops)`);
-  console.log('size      Block secure  sodium_malloc  ratio Block/sodium');
+  console.log('size      Block secure  sodium_malloc  ratio Block/sodium   CPU: Block  sodium  ratio');
   for (const size of SECURE_SIZES) {
     const samples = { 'Block secure': [], sodium_malloc: [] };
     const names = Object.keys(samples);
@@ -69,9 +74,14 @@ async function runSecure() {
         await new Promise((resolve) => setImmediate(resolve)); // the quarantine drains between rounds
       }
     }
-    const a = median(samples['Block secure']);
-    const b = median(samples.sodium_malloc);
-    console.log(`${String(size).padEnd(9)} ${a.toFixed(0).padStart(12)}  ${b.toFixed(0).padStart(13)}  ${(a / b).toFixed(2).padStart(18)}`);
+    const a = median(samples['Block secure'].map((x) => x.wall));
+    const b = median(samples.sodium_malloc.map((x) => x.wall));
+    const ca = median(samples['Block secure'].map((x) => x.cpu));
+    const cb = median(samples.sodium_malloc.map((x) => x.cpu));
+    console.log(
+      `${String(size).padEnd(9)} ${a.toFixed(0).padStart(12)}  ${b.toFixed(0).padStart(13)}  ${(a / b).toFixed(2).padStart(18)}` +
+        `   ${ca.toFixed(0).padStart(10)} ${cb.toFixed(0).padStart(7)} ${(ca / cb).toFixed(2).padStart(6)}`,
+    );
   }
 }
 
