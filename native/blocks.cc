@@ -126,7 +126,7 @@ bool RoundUp(size_t size, size_t unit, size_t* out) {
   return true;
 }
 
-size_t GuardLength(const os::Region& region) { return (region.page_flags & kGuarded) ? os::PageSize() : 0; }
+size_t TrailingGuard(const os::Region& region) { return (region.page_flags & kGuarded) ? os::PageSize() : 0; }
 
 // Makes the pages readable and writable again and zeroes them, for a region with kWipe.
 void WipePages(const os::Region& region) {
@@ -146,9 +146,11 @@ void ReleasePagesToOs(const os::Region& region) {
 
 }  // namespace
 
-char* PagesStart(const os::Region& region) { return static_cast<char*>(region.base) + GuardLength(region); }
+char* PagesStart(const os::Region& region) { return static_cast<char*>(region.base) + region.pages_offset; }
 
-size_t PagesLength(const os::Region& region) { return region.reserved - 2 * GuardLength(region); }
+size_t PagesLength(const os::Region& region) {
+  return region.reserved - region.pages_offset - TrailingGuard(region);
+}
 
 PageStatus AllocatePages(size_t size, size_t align, const PageRequest& request, os::Region* out) {
   const size_t page = os::PageSize();
@@ -169,33 +171,36 @@ PageStatus AllocatePages(size_t size, size_t align, const PageRequest& request, 
 #else
   const bool advise_huge = request.huge && os::HugePageSize() != 0;
 #endif
+  size_t lead = 0;  // the leading guard: a page, or as much as the pages' alignment
   if (base == nullptr) {
     const size_t unit = advise_huge ? os::HugePageSize() : page;
     if (!RoundUp(size, unit, &length)) return PageStatus::kNoMemory;
+    const size_t at = align > unit ? align : unit;  // where the pages start
     guard = request.guard ? page : 0;
-    size_t at = align > unit ? align : unit;
-    if (at < granularity) at = granularity;
-    if (length > SIZE_MAX - 2 * guard) return PageStatus::kNoMemory;
+    lead = request.guard ? at : 0;
+    // The mapping starts aligned and the pages a whole alignment later: no mapping
+    // at an offset, which Windows would round down to its allocation granularity.
+    if (length > SIZE_MAX - lead - guard) return PageStatus::kNoMemory;
     if (fault::Inject()) return PageStatus::kNoMemory;
-    // The pages, not the mapping, start aligned: the leading guard sits just before them.
-    base = static_cast<char*>(os::MapAligned(length + 2 * guard, at, guard % at));
+    base = static_cast<char*>(os::MapAligned(lead + length + guard, at > granularity ? at : granularity, 0));
     if (base == nullptr) return PageStatus::kNoMemory;
   }
   os::Region region;
   region.base = base;
-  region.reserved = length + 2 * guard;
+  region.reserved = lead + length + guard;
+  region.pages_offset = lead;
   region.size = size;
   region.source = kPagesSource;
   region.zeroed = true;
   if (guard != 0) {
     flags |= kGuarded;
-    if (fault::Inject() || !os::Protect(base, guard, os::Access::kNone) ||
-        !os::Protect(base + guard + length, guard, os::Access::kNone)) {
+    if (fault::Inject() || !os::Protect(base, lead, os::Access::kNone) ||
+        !os::Protect(base + lead + length, guard, os::Access::kNone)) {
       os::Unmap(base, region.reserved);
       return PageStatus::kNoMemory;
     }
   }
-  char* pages = base + guard;
+  char* pages = base + lead;
   if (advise_huge && !fault::Inject() && os::Advise(pages, length, os::Advice::kHugePage)) {
     flags |= kHugePages;
     // Fault every huge page in now, while the advice decides how it is backed.

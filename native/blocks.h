@@ -39,9 +39,10 @@ void TrimCache();
 
 // ---- page-backed blocks: a mapping of their own, never cached
 //
-// Layout: [guard page][pages][guard page] with guards, [pages] without. The pages
-// start at an address aligned to max(align, page size) (2 MiB with huge pages on
-// Linux). With guards the block is placed as late as its alignment allows, so
+// Layout: [leading guard][pages][guard page] with guards, [pages] without. The
+// pages start at an address aligned to A = max(align, page size) (2 MiB with huge
+// pages on Linux); the leading guard is A bytes of inaccessible address space (a
+// page when align <= page size), never backed by memory. With guards the block is placed as late as its alignment allows, so
 // that it ends at the trailing guard when size is a multiple of align, and starts
 // at the leading guard too when size is also a multiple of the page size.
 

@@ -46,6 +46,7 @@ struct Region {
   // access its pages have now. 0 for every other region.
   uint8_t page_flags = 0;
   Access access = Access::kReadWrite;
+  size_t pages_offset = 0;  // page-backed: where its pages start, from base (the leading guard's length)
 };
 
 // The call Allocate uses for a region of this size and alignment.

@@ -140,6 +140,10 @@ describe('guard pages', () => {
       expect((block.address + BigInt(size)) % BigInt(page)).toBe(0n);
       block.free();
     }
+    // An alignment above the page size: the pages start aligned, a whole alignment after the mapping.
+    const wide = Block.alloc(8 * page, { guard: true, align: 16 * page });
+    expect(wide.address % BigInt(16 * page)).toBe(0n);
+    wide.free();
     // Alignment first: 100 bytes aligned to 64 leave 28 bytes of slack before the guard.
     const slack = Block.alloc(100, { guard: true, align: 64 });
     expect(slack.address % 64n).toBe(0n);

@@ -419,7 +419,7 @@ void TestPageBlocks() {
 
   // Placement: aligned, last byte against the trailing guard when size % align == 0.
   for (size_t size : {size_t{1}, size_t{100}, page, 3 * page + 64}) {
-    for (size_t align : {size_t{1}, size_t{16}, size_t{64}, page}) {
+    for (size_t align : {size_t{1}, size_t{16}, size_t{64}, page, 4 * page}) {
       Region r;
       CHECK(blocks::AllocatePages(size, align, keep, &r) == blocks::PageStatus::kOk);
       CHECK_EQ(Addr(r.ptr) % align, 0u);
