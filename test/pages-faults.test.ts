@@ -77,7 +77,8 @@ test('hugePages: a refused advice or large-page mapping falls back to ordinary p
   // Linux: the mapping, then the advice (call 2). Windows: the large-page mapping first (call 1),
   // where the OS has large pages at all (GetLargePageMinimum() != 0); else the one mapping is all.
   const n = linux ? 2 : addon.hugePageSize !== 0 ? 1 : 2;
-  const block = withFault(n, 4 << 20, { hugePages: true }) as Sysalloc.Block;
+  // align 4096: Windows large pages serve only alignments up to the large-page size.
+  const block = withFault(n, 4 << 20, { hugePages: true, align: 4096 }) as Sysalloc.Block;
   expect(block.pageBacked).toBe(true);
   expect(block.hugePages).toBe(false);
   block.buffer.fill(7);
