@@ -5,14 +5,35 @@ import { checkAlign, checkBoolean, checkSize } from './validate';
 import { closeShared, makeHandle, openShared, readHandle, SharedBlockHandle } from './shared';
 
 export interface BlockOptions {
-  /** A power of two. Default: the size itself when it is a power of two, else the page size. */
+  /** A power of two. Default: the size itself when it is a power of two, else the page size; with `guard`, also at most the largest power of two dividing the size. */
   align?: number;
   /** Fill with zeros (default). `false` skips the fill: the bytes are whatever the allocator left. */
   zero?: boolean;
+  /**
+   * An inaccessible page before the block and another after it: a native
+   * overrun or underrun faults instead of reaching other memory. The block is
+   * placed as late as its alignment allows, so its last byte touches the
+   * trailing guard when `size` is a multiple of `align`, and its first byte
+   * touches the leading guard too when `size` is a multiple of the page size.
+   */
+  guard?: boolean;
+  /** Lock the pages in memory (mlock, VirtualLock); refused past RLIMIT_MEMLOCK with ERR_NO_MEMORY. */
+  lock?: boolean;
+  /** Overwrite with zeros before the memory goes back: at free() (before the quarantine), in the finalizer, at thread exit. */
+  wipe?: boolean;
+  /** Leave the pages out of core dumps (Linux MADV_DONTDUMP; `block.dontDump` says whether the OS took it). */
+  dontDump?: boolean;
+  /** Huge pages (Linux transparent huge pages on a 2 MiB-aligned mapping; Windows large pages); `block.hugePages` tells. */
+  hugePages?: boolean;
+  /** guard, lock, wipe and dontDump together (sodium_malloc's promises). */
+  secure?: boolean;
 }
 
+/** The access `block.protect` sets on a page-backed block's pages. */
+export type Protection = 'none' | 'read' | 'readwrite';
+
 const constructing = Symbol('Block.alloc');
-const OPTION_KEYS = ['align', 'zero'] as const;
+const OPTION_KEYS = ['align', 'zero', 'guard', 'lock', 'wipe', 'dontDump', 'hugePages', 'secure'] as const;
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
 // Node 20 defines Symbol.dispose as Symbol.for('nodejs.dispose') in its main
@@ -57,9 +78,12 @@ export class Block {
   #sharedId = 0;
   #sharedKey = 0n;
   #holder: number | undefined;
+  // Page-backed blocks: native/blocks.h PageFlags (0 for any other block), and the pages' access.
+  #pages = 0;
+  #protection: Protection = 'readwrite';
 
   /** Use Block.alloc. */
-  private constructor(token: symbol, buffer: Buffer, size: number, align: number, at: number = 0) {
+  private constructor(token: symbol, buffer: Buffer, size: number, align: number, at: number = 0, pages: number = 0) {
     if (token !== constructing) {
       throw new AllocError('ERR_INVALID_PARAM', 'Block has no public constructor; use Block.alloc(size, options)');
     }
@@ -67,6 +91,7 @@ export class Block {
     this.size = size;
     this.align = align;
     this.#at = at;
+    this.#pages = pages;
   }
 
   /**
@@ -76,8 +101,19 @@ export class Block {
   static alloc(size: number, options?: BlockOptions): Block {
     checkSize('size', size);
     const read = readOptions('options', options, OPTION_KEYS, false);
-    const align = read.align === undefined ? defaultAlign(size) : checkAlign('options.align', read.align);
+    const explicitAlign = read.align === undefined ? undefined : checkAlign('options.align', read.align);
     const zero = checkBoolean('options.zero', read.zero) ?? true;
+    const pageOptions = readPageOptions(read);
+    // A guarded block's default alignment divides its size, so its last byte touches the trailing guard.
+    const align =
+      explicitAlign ??
+      ((pageOptions & OPT_GUARD) !== 0 ? Math.min(defaultAlign(size), largestPowerOfTwoDividing(size)) : defaultAlign(size));
+    if (pageOptions !== 0) {
+      const paged = native.blockAllocPages(size, align, pageOptions);
+      if (typeof paged === 'number') throw paged === status.lockRefused ? lockRefused(size) : allocFailure(paged, size, align);
+      const at = allocAddress[0];
+      return new Block(constructing, paged, size, align, at, native.pageState(paged) & 0xff);
+    }
     const result = native.blockAlloc(size, align, zero);
     if (typeof result === 'number') throw allocFailure(result, size, align);
     return new Block(constructing, result, size, align, allocAddress[0]);
@@ -145,10 +181,93 @@ export class Block {
     return this.#address;
   }
 
-  /** The system call that served this block ('posix_memalign', 'mmap', '_aligned_malloc', 'VirtualAlloc'). */
+  /**
+   * The system call that served this block ('posix_memalign', 'mmap', '_aligned_malloc', 'VirtualAlloc').
+   * A page-backed block names its mapping: 'mmap' (POSIX) or 'VirtualAlloc' (Windows).
+   */
   get source(): SourceName {
     if (!isBlockValue(this)) throw invalidThis('Block.source', this);
+    if (this.#pages !== 0) return PAGES_SOURCE;
     return native.sourceFor(this.size, this.align);
+  }
+
+  // ---- page-backed blocks (README "Secure and page-level blocks")
+
+  /** Whether the block has a mapping of its own (any page-level option was given). */
+  get pageBacked(): boolean {
+    if (!isBlockValue(this)) throw invalidThis('Block.pageBacked', this);
+    return this.#pages !== 0;
+  }
+
+  /** Whether inaccessible guard pages surround the block. */
+  get guarded(): boolean {
+    if (!isBlockValue(this)) throw invalidThis('Block.guarded', this);
+    return (this.#pages & PAGE_GUARDED) !== 0;
+  }
+
+  /** Whether the OS locked the pages in memory (until free). */
+  get locked(): boolean {
+    if (!isBlockValue(this)) throw invalidThis('Block.locked', this);
+    return (this.#pages & PAGE_LOCKED) !== 0 && !this.#freed;
+  }
+
+  /** Whether the memory is zeroed before it is released. */
+  get wipes(): boolean {
+    if (!isBlockValue(this)) throw invalidThis('Block.wipes', this);
+    return (this.#pages & PAGE_WIPE) !== 0;
+  }
+
+  /** Whether the OS accepted to leave the pages out of core dumps (Linux only). */
+  get dontDump(): boolean {
+    if (!isBlockValue(this)) throw invalidThis('Block.dontDump', this);
+    return (this.#pages & PAGE_NO_DUMP) !== 0;
+  }
+
+  /**
+   * Whether the OS backs the block with huge pages now. Linux: the AnonHugePages
+   * the kernel reports for the block's mapping in /proc/self/smaps, read at each
+   * call (a file read: not for a hot loop). Windows: large pages were mapped.
+   * false once freed.
+   */
+  get hugePages(): boolean {
+    if (!isBlockValue(this)) throw invalidThis('Block.hugePages', this);
+    if ((this.#pages & PAGE_HUGE) === 0 || this.#freed) return false;
+    return native.hugePagesBacked(this.#buffer) === true;
+  }
+
+  /** The access the block's pages have: 'readwrite' unless protect() changed it. */
+  get protection(): Protection {
+    if (!isBlockValue(this)) throw invalidThis('Block.protection', this);
+    return this.#protection;
+  }
+
+  /**
+   * Sets the access of a page-backed block's pages. Reading a 'none' block, or
+   * writing a 'none' or 'read' block, from JavaScript or native code kills the
+   * process with SIGSEGV (an access violation on Windows): nothing can catch it.
+   * free() restores the access itself. ERR_INVALID_PARAM for a block that is not
+   * page-backed (its pages are shared with other memory) or another mode;
+   * ERR_NOT_ALLOCATED once freed; ERR_NO_MEMORY when the OS refuses.
+   */
+  protect(mode: Protection): void {
+    if (!isBlockValue(this)) throw invalidThis('Block.protect', this);
+    const access = PROTECTIONS.indexOf(mode as Protection);
+    if (typeof mode !== 'string' || access < 0) throw invalidParam('mode', "'none', 'read' or 'readwrite'", mode);
+    if (this.#freed) throw this.#notAllocated('protect');
+    if (this.#pages === 0) {
+      throw new AllocError(
+        'ERR_INVALID_PARAM',
+        `block.protect needs a page-backed block; this block of ${this.size} bytes came from ${this.source}, ` +
+          'whose pages may hold other memory: allocate it with guard, lock, wipe, dontDump, hugePages or secure',
+      );
+    }
+    const result = native.blockProtect(this.#buffer, access);
+    if (result === status.ok) {
+      this.#protection = mode;
+      return;
+    }
+    if (result === status.notAllocated) throw this.#notAllocated('protect');
+    throw new AllocError('ERR_NO_MEMORY', `the OS refused to make the pages of a ${this.size}-byte block '${mode}'`);
   }
 
   /**
@@ -195,6 +314,63 @@ export class Block {
       `cannot ${action} a block that is already freed (size ${this.size}, align ${this.align})`,
     );
   }
+}
+
+const PAGE_GUARDED = 2;
+const PAGE_LOCKED = 4;
+const PAGE_WIPE = 8;
+const PAGE_NO_DUMP = 16;
+const PAGE_HUGE = 32;
+const PROTECTIONS: readonly Protection[] = ['none', 'read', 'readwrite'];
+const PAGES_SOURCE: SourceName = process.platform === 'win32' ? 'VirtualAlloc' : 'mmap';
+
+// native/binding.cc PageOption bits.
+const OPT_GUARD = 1;
+const OPT_LOCK = 2;
+const OPT_WIPE = 4;
+const OPT_DONT_DUMP = 8;
+const OPT_HUGE = 16;
+
+function largestPowerOfTwoDividing(size: number): number {
+  let align = 1;
+  while (align < 2 ** 32 && size % (align * 2) === 0) align *= 2;
+  return align;
+}
+
+function readPageOptions(read: Partial<Record<(typeof OPTION_KEYS)[number], unknown>>): number {
+  const secure = checkBoolean('options.secure', read.secure) === true;
+  const guard = checkBoolean('options.guard', read.guard);
+  const lock = checkBoolean('options.lock', read.lock);
+  const wipe = checkBoolean('options.wipe', read.wipe);
+  const dontDump = checkBoolean('options.dontDump', read.dontDump);
+  const huge = checkBoolean('options.hugePages', read.hugePages);
+  // secure sets the other four unless one of them says false explicitly.
+  const on = (value: boolean | undefined) => value ?? secure;
+  return (
+    (on(guard) ? OPT_GUARD : 0) |
+    (on(lock) ? OPT_LOCK : 0) |
+    (on(wipe) ? OPT_WIPE : 0) |
+    (on(dontDump) ? OPT_DONT_DUMP : 0) |
+    (huge === true ? OPT_HUGE : 0)
+  );
+}
+
+function lockRefused(size: number): AllocError {
+  const limit = native.lockLimit();
+  const page = native.pageSize;
+  const pages = Math.ceil(size / page) * page;
+  if (process.platform === 'win32') {
+    return new AllocError(
+      'ERR_NO_MEMORY',
+      `VirtualLock refused to lock ${pages} bytes: the process's minimum working-set size is ${limit} bytes ` +
+        '(SetProcessWorkingSetSize raises it)',
+    );
+  }
+  const value = limit < 0 ? 'unlimited' : `${limit} bytes (ulimit -l ${Math.floor(limit / 1024)})`;
+  return new AllocError(
+    'ERR_NO_MEMORY',
+    `mlock refused to lock ${pages} bytes: RLIMIT_MEMLOCK is ${value}, counted over every page the process has locked`,
+  );
 }
 
 /** The AllocError for a failed native blockAlloc. */

@@ -4,7 +4,7 @@ import type { NativeBlockStats } from './native';
 export { AllocError } from './errors';
 export type { AllocErrorCode } from './errors';
 export { Block } from './block';
-export type { BlockOptions } from './block';
+export type { BlockOptions, Protection } from './block';
 export { Arena } from './arena';
 export type { ArenaOptions } from './arena';
 export { Pool } from './pool';

@@ -13,6 +13,12 @@ export interface NativeStatus {
   readonly runtimeThrew: 4;
   /** The runtime returned another Node-API failure; lastError() says which. */
   readonly runtimeRefused: 5;
+  /** Page-level blocks: the OS refused to lock the pages. */
+  readonly lockRefused: 16;
+  /** The block is not page-backed. */
+  readonly notPaged: 17;
+  /** The OS refused to change the pages' access. */
+  readonly protectRefused: 18;
 }
 
 export type SourceName = 'posix_memalign' | 'mmap' | '_aligned_malloc' | 'VirtualAlloc';
@@ -75,6 +81,21 @@ export interface NativeAddon {
    * `address` is allocAddress[0] as read right after blockAlloc.
    */
   blockFree(buffer: Uint8Array, address?: number): number;
+  /**
+   * A page-backed block (native/blocks.h AllocatePages) with options as bits: 1 guard,
+   * 2 lock, 4 wipe, 8 dontDump, 16 hugePages; or a status.
+   */
+  blockAllocPages(size: number, align: number, options: number): Buffer | number;
+  /** A page-backed block's PageFlags | access << 8, or minus a status. */
+  pageState(buffer: Uint8Array): number;
+  /** Sets a page-backed block's access (0 none, 1 read, 2 readwrite); a status. */
+  blockProtect(buffer: Uint8Array, access: number): number;
+  /** Whether the OS backs a page-backed block with huge pages now, or a status. */
+  hugePagesBacked(buffer: Uint8Array): boolean | number;
+  /** RLIMIT_MEMLOCK's soft limit in bytes (-1: unlimited); on Windows the minimum working-set size. */
+  lockLimit(): number;
+  /** One huge page in bytes (2 MiB on x86-64 Linux; Windows' large-page minimum); 0 when none. */
+  readonly hugePageSize: number;
   /** allocAddress[0]: the address of the block blockAlloc returned last. */
   readonly allocAddress: Float64Array;
   /** Releases the quarantine now (the microtask armed at the first free of a turn does it otherwise). */

@@ -1,6 +1,7 @@
 #include "blocks.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 
@@ -105,7 +106,144 @@ RegionCache& Cache() {
   return *cache;
 }
 
+// ---- page-backed blocks
+
+#ifdef _WIN32
+constexpr os::Source kPagesSource = os::Source::kVirtualAlloc;
+#else
+constexpr os::Source kPagesSource = os::Source::kMmap;
+#endif
+
+#ifdef SYSALLOC_FAULT_INJECTION
+void (*g_pages_release_hook)(const os::Region&) = nullptr;
+#endif
+
+bool RoundUp(size_t size, size_t unit, size_t* out) {
+  size_t sum;
+  if (size > SIZE_MAX - (unit - 1)) return false;
+  sum = size + unit - 1;
+  *out = sum & ~(unit - 1);
+  return true;
+}
+
+size_t TrailingGuard(const os::Region& region) { return (region.page_flags & kGuarded) ? os::PageSize() : 0; }
+
+// Makes the pages readable and writable again and zeroes them, for a region with kWipe.
+void WipePages(const os::Region& region) {
+  if (!(region.page_flags & kWipe)) return;
+  if (region.access != os::Access::kReadWrite) os::Protect(PagesStart(region), PagesLength(region), os::Access::kReadWrite);
+  os::SecureZero(PagesStart(region), PagesLength(region));
+}
+
+void ReleasePagesToOs(const os::Region& region) {
+#ifdef SYSALLOC_FAULT_INJECTION
+  if (g_pages_release_hook != nullptr) g_pages_release_hook(region);
+#endif
+  if (region.page_flags & kLocked) os::Unlock(PagesStart(region), PagesLength(region));
+  os::Unmap(region.base, region.reserved);
+  os_releases[static_cast<int>(region.source)].fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
+
+char* PagesStart(const os::Region& region) { return static_cast<char*>(region.base) + region.pages_offset; }
+
+size_t PagesLength(const os::Region& region) {
+  return region.reserved - region.pages_offset - TrailingGuard(region);
+}
+
+PageStatus AllocatePages(size_t size, size_t align, const PageRequest& request, os::Region* out) {
+  const size_t page = os::PageSize();
+  const size_t granularity = os::AllocationGranularity();
+  uint8_t flags = kPaged;
+  char* base = nullptr;
+  size_t length = 0;  // the pages, without guards
+  size_t guard = 0;
+#ifdef _WIN32
+  // Large pages: committed and locked by the OS, in one piece: not with guards.
+  const size_t large = os::HugePageSize();
+  if (request.huge && !request.guard && large != 0 && align <= large && RoundUp(size, large, &length) &&
+      !fault::Inject()) {
+    base = static_cast<char*>(os::MapLargePages(length));
+    if (base != nullptr) flags |= kHugePages;
+  }
+  const bool advise_huge = false;
+#else
+  const bool advise_huge = request.huge && os::HugePageSize() != 0;
+#endif
+  size_t lead = 0;  // the leading guard: a page, or as much as the pages' alignment
+  if (base == nullptr) {
+    const size_t unit = advise_huge ? os::HugePageSize() : page;
+    if (!RoundUp(size, unit, &length)) return PageStatus::kNoMemory;
+    const size_t at = align > unit ? align : unit;  // where the pages start
+    guard = request.guard ? page : 0;
+    lead = request.guard ? at : 0;
+    // The mapping starts aligned and the pages a whole alignment later: no mapping
+    // at an offset, which Windows would round down to its allocation granularity.
+    if (length > SIZE_MAX - lead - guard) return PageStatus::kNoMemory;
+    if (fault::Inject()) return PageStatus::kNoMemory;
+    base = static_cast<char*>(os::MapAligned(lead + length + guard, at > granularity ? at : granularity, 0));
+    if (base == nullptr) return PageStatus::kNoMemory;
+  }
+  os::Region region;
+  region.base = base;
+  region.reserved = lead + length + guard;
+  region.pages_offset = lead;
+  region.size = size;
+  region.source = kPagesSource;
+  region.zeroed = true;
+  if (guard != 0) {
+    flags |= kGuarded;
+    if (fault::Inject() || !os::Protect(base, lead, os::Access::kNone) ||
+        !os::Protect(base + lead + length, guard, os::Access::kNone)) {
+      os::Unmap(base, region.reserved);
+      return PageStatus::kNoMemory;
+    }
+  }
+  char* pages = base + lead;
+  if (advise_huge && !fault::Inject() && os::Advise(pages, length, os::Advice::kHugePage)) {
+    flags |= kHugePages;
+    // Fault every huge page in now, while the advice decides how it is backed.
+    const size_t step = os::HugePageSize();
+    for (size_t off = 0; off < length; off += step) static_cast<volatile char*>(pages)[off] = 0;
+  }
+  if (request.dont_dump && !fault::Inject() && os::Advise(pages, length, os::Advice::kNoDump)) flags |= kNoDump;
+  if (request.lock) {
+    if (fault::Inject() || !os::Lock(pages, length)) {
+      os::Unmap(base, region.reserved);
+      return PageStatus::kLockRefused;
+    }
+    flags |= kLocked;
+  }
+  if (request.wipe) flags |= kWipe;
+  region.page_flags = flags;
+  // As late as the alignment allows: the last byte against the trailing guard.
+  region.ptr = guard != 0 ? pages + ((length - size) & ~(align - 1)) : pages;
+  os_allocations[static_cast<int>(region.source)].fetch_add(1, std::memory_order_relaxed);
+  live_blocks.fetch_add(1, std::memory_order_relaxed);
+  live_bytes.fetch_add(size, std::memory_order_relaxed);
+  *out = region;
+  return PageStatus::kOk;
+}
+
+bool ProtectPages(os::Region* region, os::Access access) {
+  if (fault::Inject() || !os::Protect(PagesStart(*region), PagesLength(*region), access)) return false;
+  region->access = access;
+  return true;
+}
+
+bool HugePagesBacked(const os::Region& region) {
+  if (!(region.page_flags & kHugePages)) return false;
+#ifdef _WIN32
+  return true;
+#else
+  return os::HugePageBytes(PagesStart(region), PagesLength(region)) != 0;
+#endif
+}
+
+#ifdef SYSALLOC_FAULT_INJECTION
+void SetPagesReleaseHook(void (*hook)(const os::Region& region)) { g_pages_release_hook = hook; }
+#endif
 
 bool Allocate(size_t size, size_t align, bool zero, os::Region* out) {
   os::Region region;
@@ -128,6 +266,11 @@ bool Allocate(size_t size, size_t align, bool zero, os::Region* out) {
 void Release(const os::Region& region) {
   live_blocks.fetch_sub(1, std::memory_order_relaxed);
   live_bytes.fetch_sub(region.size, std::memory_order_relaxed);
+  if (region.page_flags != 0) {
+    WipePages(region);
+    ReleasePagesToOs(region);
+    return;
+  }
   if (!Cache().Put(region)) RegionCache::ReleaseToOs(region);
 }
 
@@ -136,11 +279,16 @@ void Retire(const os::Region& region) {
   live_bytes.fetch_sub(region.size, std::memory_order_relaxed);
   quarantined_blocks.fetch_add(1, std::memory_order_relaxed);
   quarantined_bytes.fetch_add(region.size, std::memory_order_relaxed);
+  WipePages(region);  // now: the quarantine keeps the memory mapped a while longer
 }
 
 void ReleaseRetired(const os::Region& region) {
   quarantined_blocks.fetch_sub(1, std::memory_order_relaxed);
   quarantined_bytes.fetch_sub(region.size, std::memory_order_relaxed);
+  if (region.page_flags != 0) {
+    ReleasePagesToOs(region);  // wiped by Retire
+    return;
+  }
   if (!Cache().Put(region)) RegionCache::ReleaseToOs(region);
 }
 

@@ -37,6 +37,56 @@ void Abandon(const os::Region& region);
 // Returns every cached region to the OS.
 void TrimCache();
 
+// ---- page-backed blocks: a mapping of their own, never cached
+//
+// Layout: [leading guard][pages][guard page] with guards, [pages] without. The
+// pages start at an address aligned to A = max(align, page size) (2 MiB with huge
+// pages on Linux); the leading guard is A bytes of inaccessible address space (a
+// page when align <= page size), never backed by memory. With guards the block is placed as late as its alignment allows, so
+// that it ends at the trailing guard when size is a multiple of align, and starts
+// at the leading guard too when size is also a multiple of the page size.
+
+// What a page-backed region got (os::Region::page_flags).
+enum PageFlags : uint8_t {
+  kPaged = 1,      // set on every region AllocatePages returned
+  kGuarded = 2,    // inaccessible guard pages on both sides
+  kLocked = 4,     // Lock held on the pages
+  kWipe = 8,       // zeroed (os::SecureZero) before release, and at Retire
+  kNoDump = 16,    // Advise(kNoDump) accepted
+  kHugePages = 32, // huge pages asked for and accepted (Linux: advised; Windows: large pages mapped)
+};
+
+struct PageRequest {
+  bool guard = false;
+  bool lock = false;
+  bool wipe = false;
+  bool dont_dump = false;
+  bool huge = false;
+};
+
+enum class PageStatus { kOk, kNoMemory, kLockRefused };
+
+// Preconditions: size > 0, align a power of two. The bytes read as zero. A refused
+// guard or mapping is kNoMemory, a refused Lock kLockRefused (nothing is kept
+// then); a refused dontDump or huge-page advice only leaves its flag unset.
+PageStatus AllocatePages(size_t size, size_t align, const PageRequest& request, os::Region* out);
+
+// The pages that hold a page-backed block (between its guards).
+char* PagesStart(const os::Region& region);
+size_t PagesLength(const os::Region& region);
+
+// Sets the access of a page-backed block's pages; false when the OS refuses.
+bool ProtectPages(os::Region* region, os::Access access);
+
+// Whether the kernel backs a page-backed block with huge pages now.
+bool HugePagesBacked(const os::Region& region);
+
+#ifdef SYSALLOC_FAULT_INJECTION
+// Test builds: hook(region) runs just before a page-backed region is unlocked and
+// unmapped, its pages still readable (wiped already when it had kWipe).
+void SetPagesReleaseHook(void (*hook)(const os::Region& region));
+#endif
+
 struct Stats {
   uint64_t live_blocks;
   uint64_t live_bytes;                      // sum of the sizes asked for

@@ -33,6 +33,8 @@ enum class Source : uint8_t {
 };
 constexpr int kSourceCount = 4;
 
+enum class Access : uint8_t { kNone, kRead, kReadWrite };
+
 struct Region {
   void* base = nullptr;   // what the OS returned; what Release gives back
   void* ptr = nullptr;    // aligned start handed to callers
@@ -40,6 +42,11 @@ struct Region {
   size_t reserved = 0;    // bytes the OS holds for this region (>= size)
   Source source = Source::kPosixMemalign;
   bool zeroed = false;    // every byte of [ptr, ptr + size) is known to be 0
+  // A page-backed block of blocks::AllocatePages: its blocks::PageFlags, and the
+  // access its pages have now. 0 for every other region.
+  uint8_t page_flags = 0;
+  Access access = Access::kReadWrite;
+  size_t pages_offset = 0;  // page-backed: where its pages start, from base (the leading guard's length)
 };
 
 // The call Allocate uses for a region of this size and alignment.
@@ -97,8 +104,6 @@ void Decommit(void* p, size_t size);
 // new_size > old_size. false otherwise (always on Windows and macOS).
 bool GrowInPlace(void* p, size_t old_size, size_t new_size);
 
-enum class Access : uint8_t { kNone, kRead, kReadWrite };
-
 // Sets the access of committed pages. Preconditions: page-aligned, inside one
 // mapping, committed. false when the OS refuses.
 bool Protect(void* p, size_t size, Access access);
@@ -113,12 +118,38 @@ enum class Advice : uint8_t {
   kWillNeed,  // read the pages in ahead of use (MADV_WILLNEED, PrefetchVirtualMemory)
   kNoDump,    // leave the pages out of core dumps (Linux MADV_DONTDUMP)
   kDump,      // undo kNoDump (Linux MADV_DODUMP)
+  kHugePage,  // back the range with transparent huge pages (Linux MADV_HUGEPAGE)
 };
 
 // A hint about committed pages; their contents stay. Preconditions: page-aligned,
 // inside one mapping, committed. false when the OS refuses or has no such
-// advice (kNoDump and kDump outside Linux): the caller decides whether that matters.
+// advice (kNoDump, kDump and kHugePage outside Linux): the caller decides whether that matters.
 bool Advise(void* p, size_t size, Advice advice);
+
+// Zeroes [p, p + size) with stores the compiler may not remove as dead
+// (RtlSecureZeroMemory; memset behind a compiler barrier elsewhere).
+void SecureZero(void* p, size_t size);
+
+// The size of one huge (large) page: 2 MiB on x86-64 Linux, GetLargePageMinimum()
+// on Windows (0 when the OS has none).
+size_t HugePageSize();
+
+// Windows only: size bytes (a multiple of HugePageSize()) of committed, locked
+// large pages (VirtualAlloc MEM_LARGE_PAGES), which needs SeLockMemoryPrivilege;
+// Unmap gives them back. nullptr when the privilege is not held, the OS refuses,
+// or on POSIX, where transparent huge pages come from Advise(kHugePage) instead.
+void* MapLargePages(size_t size);
+
+// Bytes of [p, p + size) the kernel backs with huge pages now: on Linux the
+// AnonHugePages of the mapping (VMA) holding p in /proc/self/smaps (all of it
+// when the VMA is larger than the range: the kernel accounts per VMA); 0 when it
+// cannot be read, and elsewhere.
+size_t HugePageBytes(void* p, size_t size);
+
+// The most bytes Lock may hold: RLIMIT_MEMLOCK's soft limit (POSIX; -1 when
+// unlimited), the process's minimum working-set size (Windows, where VirtualLock
+// is bounded by it).
+int64_t LockLimit();
 
 // ---- the system allocator, for pointers sysalloc did not issue
 

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #if defined(__APPLE__)
 #include <malloc/malloc.h>
@@ -156,8 +157,79 @@ bool Advise(void* p, size_t size, Advice advice) {
     case Advice::kNoDump:
     case Advice::kDump: return false;
 #endif
+#ifdef MADV_HUGEPAGE
+    case Advice::kHugePage: return madvise(p, size, MADV_HUGEPAGE) == 0;
+#else
+    case Advice::kHugePage: return false;
+#endif
   }
   return false;
+}
+
+void SecureZero(void* p, size_t size) {
+  std::memset(p, 0, size);
+  // The barrier tells the compiler the zeroed memory is read after the memset,
+  // so the stores stay even when the memory is freed next (libsodium's fallback).
+  __asm__ __volatile__("" : : "r"(p) : "memory");
+}
+
+size_t HugePageSize() {
+#if defined(__linux__)
+  static const size_t size = [] {
+    size_t bytes = size_t{2} << 20;
+    if (FILE* f = std::fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "r")) {
+      unsigned long long v = 0;
+      if (std::fscanf(f, "%llu", &v) == 1 && v != 0 && (v & (v - 1)) == 0) bytes = static_cast<size_t>(v);
+      std::fclose(f);
+    }
+    return bytes;
+  }();
+  return size;
+#else
+  return 0;
+#endif
+}
+
+void* MapLargePages(size_t /*size*/) { return nullptr; }
+
+size_t HugePageBytes(void* p, size_t /*size*/) {
+#if defined(__linux__)
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return 0;
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  char* line = nullptr;
+  size_t capacity = 0;
+  bool inside = false;
+  size_t bytes = 0;
+  while (getline(&line, &capacity, f) != -1) {
+    uintptr_t from = 0;
+    uintptr_t to = 0;
+    char after = 0;
+    // A mapping's header: "from-to perms ...": hexadecimal, a dash, a space after.
+    if (std::sscanf(line, "%" SCNxPTR "-%" SCNxPTR "%c", &from, &to, &after) == 3 && after == ' ') {
+      if (inside) break;
+      inside = at >= from && at < to;
+      continue;
+    }
+    unsigned long long kb = 0;
+    if (inside && std::sscanf(line, "AnonHugePages: %llu kB", &kb) == 1) {
+      bytes = static_cast<size_t>(kb) * 1024;
+      break;
+    }
+  }
+  std::free(line);
+  std::fclose(f);
+  return bytes;
+#else
+  (void)p;
+  return 0;
+#endif
+}
+
+int64_t LockLimit() {
+  rlimit limit;
+  if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0) return 0;
+  return limit.rlim_cur == RLIM_INFINITY ? -1 : static_cast<int64_t>(limit.rlim_cur);
 }
 
 void SystemFree(void* p) { std::free(p); }

@@ -153,6 +153,40 @@ bool Advise(void* p, size_t size, Advice advice) {
   return prefetch(GetCurrentProcess(), 1, &range, 0) != 0;
 }
 
+void SecureZero(void* p, size_t size) { RtlSecureZeroMemory(p, size); }
+
+size_t HugePageSize() { return GetLargePageMinimum(); }
+
+void* MapLargePages(size_t size) {
+  const size_t large = HugePageSize();
+  if (large == 0 || size % large != 0) return nullptr;
+  // MEM_LARGE_PAGES needs SeLockMemoryPrivilege held and enabled in the token;
+  // enabling succeeds only where an administrator granted it ("Lock pages in memory").
+  static const bool enabled = [] {
+    HANDLE token = nullptr;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY, &token)) return false;
+    TOKEN_PRIVILEGES privileges{};
+    privileges.PrivilegeCount = 1;
+    privileges.Privileges[0].Attributes = SE_PRIVILEGE_ENABLED;
+    bool ok = LookupPrivilegeValueW(nullptr, L"SeLockMemoryPrivilege", &privileges.Privileges[0].Luid) &&
+              AdjustTokenPrivileges(token, FALSE, &privileges, 0, nullptr, nullptr) &&
+              GetLastError() == ERROR_SUCCESS;  // ERROR_NOT_ALL_ASSIGNED: not held
+    CloseHandle(token);
+    return ok;
+  }();
+  if (!enabled) return nullptr;
+  return VirtualAlloc(nullptr, size, MEM_RESERVE | MEM_COMMIT | MEM_LARGE_PAGES, PAGE_READWRITE);
+}
+
+size_t HugePageBytes(void*, size_t) { return 0; }
+
+int64_t LockLimit() {
+  SIZE_T minimum = 0;
+  SIZE_T maximum = 0;
+  if (!GetProcessWorkingSetSize(GetCurrentProcess(), &minimum, &maximum)) return 0;
+  return static_cast<int64_t>(minimum);
+}
+
 void SystemFree(void* p) { std::free(p); }
 
 size_t SystemUsableSize(void* p) { return _msize(p); }

@@ -4,11 +4,13 @@
 // AddressSanitizer and UBSan only, deliberate bugs the sanitizers must catch.
 #include <napi.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <thread>
 
+#include "blocks.h"
 #include "fault.h"
 #include "include/sysalloc.h"
 
@@ -191,6 +193,51 @@ Napi::Value LeakOnce(const Napi::CallbackInfo& info) {
 }
 #endif
 
+// pokeByte(address: bigint, offset: number): writes one byte at address + offset,
+// as a native overrun (offset >= size) or underrun (offset -1) would.
+Napi::Value PokeByte(const Napi::CallbackInfo& info) {
+  const int64_t offset = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
+  volatile char* p = static_cast<volatile char*>(Ptr(info[0])) + offset;
+  *p = 0x5a;
+  return info.Env().Undefined();
+}
+
+// peekByte(address: bigint, offset: number) -> number: reads one byte there.
+Napi::Value PeekByte(const Napi::CallbackInfo& info) {
+  const int64_t offset = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
+  const volatile unsigned char* p = static_cast<const volatile unsigned char*>(Ptr(info[0])) + offset;
+  return Napi::Number::New(info.Env(), *p);
+}
+
+// Page-backed regions given back to the OS since pagesWatch(), from any thread,
+// and how many of them read all zero just before (blocks::SetPagesReleaseHook).
+std::atomic<uint64_t> g_pages_released{0};
+std::atomic<uint64_t> g_pages_released_zero{0};
+
+void OnPagesRelease(const os::Region& region) {
+  const char* p = blocks::PagesStart(region);
+  const size_t n = blocks::PagesLength(region);
+  bool zero = true;
+  for (size_t i = 0; i < n && zero; ++i) zero = p[i] == 0;
+  g_pages_released.fetch_add(1);
+  if (zero) g_pages_released_zero.fetch_add(1);
+}
+
+Napi::Value PagesWatch(const Napi::CallbackInfo& info) {
+  g_pages_released = 0;
+  g_pages_released_zero = 0;
+  blocks::SetPagesReleaseHook(OnPagesRelease);
+  return info.Env().Undefined();
+}
+
+// pagesReleased() -> [released, of which all zero]
+Napi::Value PagesReleased(const Napi::CallbackInfo& info) {
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, static_cast<double>(g_pages_released.load()));
+  out.Set(1u, static_cast<double>(g_pages_released_zero.load()));
+  return out;
+}
+
 }  // namespace
 
 Napi::Object Exports(Napi::Env env) {
@@ -212,6 +259,10 @@ Napi::Object Exports(Napi::Env env) {
   fn("fill", Fill);
   fn("check", Check);
   fn("isZero", IsZero);
+  fn("pokeByte", PokeByte);
+  fn("peekByte", PeekByte);
+  fn("pagesWatch", PagesWatch);
+  fn("pagesReleased", PagesReleased);
   t.Set("ENOMEM", ENOMEM);
 #ifdef TESTING_SANITIZED
   fn("overflowByOne", OverflowByOne);

@@ -401,6 +401,82 @@ void TestBlockFaults() {
   CHECK_EQ(s.live_blocks, 0u);
 }
 
+// ---- page-backed blocks: placement, and the wipe read back before release
+
+int g_pages_released = 0;
+int g_pages_released_zero = 0;
+
+void OnPagesRelease(const Region& r) {
+  ++g_pages_released;
+  if (IsZero(blocks::PagesStart(r), blocks::PagesLength(r))) ++g_pages_released_zero;
+}
+
+void TestPageBlocks() {
+  const size_t page = os::PageSize();
+  blocks::SetPagesReleaseHook(OnPagesRelease);
+  blocks::PageRequest wipe;
+  wipe.guard = true;
+  wipe.wipe = true;
+  blocks::PageRequest keep;
+  keep.guard = true;
+
+  // Placement: aligned, last byte against the trailing guard when size % align == 0.
+  for (size_t size : {size_t{1}, size_t{100}, page, 3 * page + 64}) {
+    for (size_t align : {size_t{1}, size_t{16}, size_t{64}, page, 4 * page}) {
+      Region r;
+      CHECK(blocks::AllocatePages(size, align, keep, &r) == blocks::PageStatus::kOk);
+      CHECK_EQ(Addr(r.ptr) % align, 0u);
+      CHECK(Addr(r.ptr) >= Addr(blocks::PagesStart(r)));
+      CHECK(Addr(r.ptr) + size <= Addr(blocks::PagesStart(r)) + blocks::PagesLength(r));
+      if (size % align == 0) CHECK_EQ(Addr(r.ptr) + size, Addr(blocks::PagesStart(r)) + blocks::PagesLength(r));
+      CHECK(IsZero(r.ptr, size));
+      blocks::Release(r);
+    }
+  }
+
+  // Release (finalizer, environment end): zeroed before the pages go back; without wipe, not.
+  g_pages_released = g_pages_released_zero = 0;
+  Region r;
+  CHECK(blocks::AllocatePages(5000, 8, wipe, &r) == blocks::PageStatus::kOk);
+  Fill(r.ptr, r.size, 7);
+  blocks::Release(r);
+  CHECK(blocks::AllocatePages(5000, 8, keep, &r) == blocks::PageStatus::kOk);
+  Fill(r.ptr, r.size, 7);
+  blocks::Release(r);
+  CHECK_EQ(g_pages_released, 2);
+  CHECK_EQ(g_pages_released_zero, 1);
+
+  // A protected block: the access comes back for the wipe.
+  CHECK(blocks::AllocatePages(2 * page, page, wipe, &r) == blocks::PageStatus::kOk);
+  Fill(r.ptr, r.size, 8);
+  CHECK(blocks::ProtectPages(&r, os::Access::kNone));
+  blocks::Release(r);
+  CHECK_EQ(g_pages_released, 3);
+  CHECK_EQ(g_pages_released_zero, 2);
+
+  // Retire (free() from JavaScript): zero at once, while the quarantine keeps it mapped.
+  CHECK(blocks::AllocatePages(300, 4, wipe, &r) == blocks::PageStatus::kOk);
+  Fill(r.ptr, r.size, 9);
+  blocks::Retire(r);
+  CHECK(IsZero(blocks::PagesStart(r), blocks::PagesLength(r)));
+  blocks::ReleaseRetired(r);
+  CHECK_EQ(g_pages_released, 4);
+  CHECK_EQ(g_pages_released_zero, 3);
+
+  // Faults: the mapping, then the guards; nothing is kept.
+  for (uint64_t n : {1, 2}) {
+    const blocks::Stats before = blocks::GetStats();
+    fault::Arm(n, 1);
+    CHECK(blocks::AllocatePages(100, 16, wipe, &r) == blocks::PageStatus::kNoMemory);
+    fault::Arm(0, 0);
+    CHECK_EQ(blocks::GetStats().live_blocks, before.live_blocks);
+    CHECK_EQ(Sum(blocks::GetStats().os_allocations), Sum(before.os_allocations));
+  }
+  blocks::SetPagesReleaseHook(nullptr);
+  const blocks::Stats s = blocks::GetStats();
+  for (int i = 0; i < os::kSourceCount; ++i) CHECK_EQ(s.os_allocations[i], s.os_releases[i]);
+}
+
 // ---- the shim: its rules (include/sysalloc.h), one check each
 
 // Sizes on both sides of every class boundary up to the shim's class limit (shim/layout.h), and past it.
@@ -915,6 +991,7 @@ int main(int argc, char** argv) {
     TestRendezvous();
     TestBlocks();
     TestBlockFaults();
+    TestPageBlocks();
     TestShimRules();
     TestShimFaults();
     TestShimPurge();
