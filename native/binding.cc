@@ -6,8 +6,12 @@
 // TypeScript facade to turn into an AllocError. Anything else is cold and uses
 // node-addon-api.
 #include <napi.h>
+#include <uv.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #ifdef SYSALLOC_TESTING
 #include <unordered_set>
@@ -94,7 +98,19 @@ struct Wrapper {
   // TeardownScan), so it is abandoned rather than returned.
   bool unprovable;
   napi_ref arraybuffer;  // for a block: weak reference to its ArrayBuffer
+  // For a block marked unprovable: which check marked it (SYSALLOC_TRACE_TEARDOWN).
+  const char* unprovable_why = nullptr;
 };
+
+// SYSALLOC_TRACE_TEARDOWN=1: every block abandoned at an environment's end is
+// reported on stderr with the check that kept it (diagnostics only).
+bool TraceTeardown() {
+  static const bool on = [] {
+    const char* v = std::getenv("SYSALLOC_TRACE_TEARDOWN");
+    return v != nullptr && v[0] != '\0' && v[0] != '0';
+  }();
+  return on;
+}
 
 // Per environment (main thread, each worker). Outlives the environment until the
 // last of its Buffers' finalizers has run, whichever order Node tears them down in.
@@ -115,6 +131,10 @@ struct EnvState {
   // the main thread, whose end is the process's. Never on Bun or Deno, whose
   // finalizers may run inside garbage collection, where Node-API calls crash.
   bool track_ownership = false;
+  // Workers: a check handle on the environment's loop that runs the teardown scan
+  // (TeardownCheck), and the async cleanup hook that closes it if it never did.
+  uv_check_t* teardown_check = nullptr;
+  napi_async_cleanup_hook_handle teardown_check_hook = nullptr;
   std::vector<Wrapper*> spare;   // deleted records kept for reuse
   // The record being wrapped right now. When Node refuses to wrap (a length over
   // its Buffer limit), it calls the finalizer at once, before
@@ -270,6 +290,10 @@ void Settle(napi_env env, Wrapper* block, Cause cause) {
     owner->blocks.Erase(block->region.ptr);
     AdjustExternal(owner->env_alive ? env : nullptr, -HiddenBytes(block->region));
     if (block->unprovable) {
+      if (TraceTeardown()) {
+        std::fprintf(stderr, "sysalloc teardown: abandoned %zu bytes at %p: %s\n", block->region.size,
+                     block->region.ptr, block->unprovable_why);
+      }
       blocks::Abandon(block->region);
     } else if (cause == Cause::kJavaScript && owner->env_alive) {
       Quarantine(env, owner, block->region);
@@ -289,7 +313,14 @@ void DetachView(napi_env env, Wrapper* view, Cause cause) {
   Settle(env, block, cause);
 }
 
-void ScanOwnership(napi_env env, EnvState* state);
+void ScanOwnership(napi_env env, EnvState* state, const char* path, bool final = true);
+
+// True if the weak reference to block's ArrayBuffer still reaches it.
+bool ArrayBufferAlive(napi_env env, Wrapper* block) {
+  napi_value arraybuffer = nullptr;
+  return block->arraybuffer != nullptr && napi_get_reference_value(env, block->arraybuffer, &arraybuffer) == napi_ok &&
+         arraybuffer != nullptr;
+}
 
 // True once the environment can no longer run JavaScript: Node's FreeEnvironment
 // forbids it before it runs the Buffers' cleanup (which calls their finalizers
@@ -328,13 +359,27 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   w->finalized = true;
   if (w->pinned) return;  // run synchronously inside our own detach: the caller settles
   if (w->block == nullptr && w->holds_memory && !w->detached && !owner->scanned && owner->track_ownership &&
-      TearingDown(env, owner)) {
-    // The environment ends without an 'exit' scan (worker.terminate()), and this
-    // is the first of its blocks Node cleans: every other block is still as
-    // JavaScript left it. This one was detached by Node's cleanup or by a move:
-    // it cannot be told, so it is kept.
-    ScanOwnership(env, owner);
+      ArrayBufferAlive(env, w) && TearingDown(env, owner)) {
+    // JavaScript can no longer run, TeardownCheck has not scanned yet, and this
+    // block's ArrayBuffer is still alive: Node's cleanup of live Buffers has begun
+    // (or this block moved and its new owner died). Not expected (Node runs
+    // pending immediates and a loop turn, where TeardownCheck scans, before any
+    // Buffer cleanup), kept as a safety net: every other block is still as
+    // JavaScript left it; this one was detached by Node's cleanup or by a move,
+    // which cannot be told apart, so it is kept. A block whose ArrayBuffer was
+    // collected comes here from the immediate Node queues once its backing store
+    // is freed: its memory is no one's, and it is returned.
+    ScanOwnership(env, owner, "terminate: scan by this block's finalizer");
     w->unprovable = true;
+    w->unprovable_why = w->arraybuffer == nullptr ? "terminate: first finalizer (no ref)" : "terminate: first finalizer";
+    if (TraceTeardown()) {
+      napi_value ab = nullptr;
+      napi_get_reference_value(env, w->arraybuffer, &ab);
+      bool det = false;
+      if (ab != nullptr) napi_is_detached_arraybuffer(env, ab, &det);
+      std::fprintf(stderr, "sysalloc teardown: first finalizer: block %zu bytes, views %u, arraybuffer %s\n",
+                   w->region.size, w->views, ab == nullptr ? "collected" : det ? "detached" : "attached");
+    }
   }
   if (w->block != nullptr) {
     DetachView(env, w, Cause::kFinalizer);
@@ -380,6 +425,7 @@ void FinalizeEnvState(napi_env env, void* data, void* /*hint*/) {
   state->blocks.ForEach([](Wrapper* block) {
     block->holds_memory = false;
     if (block->unprovable) {
+      if (TraceTeardown()) std::fprintf(stderr, "sysalloc teardown: abandoned at instance-data end: %s\n", block->unprovable_why);
       blocks::Abandon(block->region);
     } else {
       blocks::Release(block->region);
@@ -641,13 +687,13 @@ napi_value ViewDetach(napi_env env, napi_callback_info info) {
 // is detached, or collected without its finalizer having run, cannot be proven
 // ours: its memory is abandoned (blockStats().abandonedBlocks), never returned.
 napi_value TeardownScan(napi_env env, napi_callback_info /*info*/) {
-  ScanOwnership(env, StateOf(env));
+  ScanOwnership(env, StateOf(env), "exit", false);
   return nullptr;
 }
 
-void ScanOwnership(napi_env env, EnvState* state) {
-  state->scanned = true;
-  state->blocks.ForEach([env](Wrapper* block) {
+void ScanOwnership(napi_env env, EnvState* state, const char* path, bool final) {
+  if (final) state->scanned = true;
+  state->blocks.ForEach([env, path, final](Wrapper* block) {
     if (block->detached || block->finalized) return;
     napi_value arraybuffer = nullptr;
     bool detached = true;
@@ -655,7 +701,18 @@ void ScanOwnership(napi_env env, EnvState* state) {
         arraybuffer != nullptr && napi_is_detached_arraybuffer(env, arraybuffer, &detached) != napi_ok) {
       detached = true;
     }
-    if (detached) block->unprovable = true;
+    // Collected with its finalizer not run yet: decided only by the final scan,
+    // once the immediates Node queued for freed backing stores have run.
+    if (detached && (final || arraybuffer != nullptr)) {
+      block->unprovable = true;
+      if (TraceTeardown()) {
+        static thread_local std::string why;
+        why = std::string(path) + (arraybuffer == nullptr ? ": arraybuffer collected, finalizer not run"
+                                                          : ": arraybuffer detached") +
+              ", views " + std::to_string(block->views);
+        block->unprovable_why = strdup(why.c_str());
+      }
+    }
   });
 }
 
@@ -665,14 +722,88 @@ void ScanOwnership(napi_env env, EnvState* state) {
 void SentinelFinalize(napi_env env, void* /*data*/, void* hint) {
   EnvState* state = static_cast<EnvState*>(hint);
   if (state->env_alive && !state->scanned && state->track_ownership && TearingDown(env, state)) {
-    ScanOwnership(env, state);
+    ScanOwnership(env, state, "terminate: scan by the sentinel");
   }
+  if (TraceTeardown()) std::fprintf(stderr, "sysalloc teardown: sentinel finalized\n");
   --state->records;
   state->DeleteIfDone();
 }
 
+void CloseTeardownCheck(EnvState* state) {
+  if (state->teardown_check == nullptr) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(state->teardown_check), [](uv_handle_t* handle) {
+    EnvState* owner = static_cast<EnvState*>(handle->data);
+    delete reinterpret_cast<uv_check_t*>(handle);
+    if (owner->teardown_check_hook != nullptr) {
+      napi_remove_async_cleanup_hook(owner->teardown_check_hook);
+      owner->teardown_check_hook = nullptr;
+    }
+    --owner->records;
+    owner->DeleteIfDone();
+  });
+  state->teardown_check = nullptr;
+}
+
+// Runs at every turn of a worker's loop and does its work once, in the loop turn
+// Node's RunCleanup makes (CleanupHandles) to close the environment's handles:
+// JavaScript can no longer run, every immediate queued by then has run (among
+// them the finalizers of blocks whose backing store V8 freed), and no Buffer
+// cleanup has started (Node 20: cleanup hooks; 22+: the cleanable queue, both
+// after CleanupHandles). Every block is as JavaScript left it: attached ones are
+// this environment's; detached ones (not by free()) and collected ones whose
+// finalizer is still pending may have moved, and are abandoned.
+void TeardownCheck(uv_check_t* handle) {
+  EnvState* state = static_cast<EnvState*>(handle->data);
+  if (!state->env_alive) return;
+  napi_env env = state->env;
+  napi_handle_scope scope = nullptr;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  bool down = TearingDown(env, state);
+  if (down) {
+    // In Node's handle-closing turn the environment's own handles are closing;
+    // before it (terminate(): the loop may turn once more), wait for it.
+    bool closing = false;
+    uv_walk(
+        handle->loop,
+        [](uv_handle_t* h, void* arg) {
+          if (uv_is_closing(h)) *static_cast<bool*>(arg) = true;
+        },
+        &closing);
+    if (closing) {
+      if (!state->scanned) ScanOwnership(env, state, "teardown check");
+      CloseTeardownCheck(state);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+void TeardownCheckHook(napi_async_cleanup_hook_handle hook, void* arg) {
+  EnvState* state = static_cast<EnvState*>(arg);
+  if (state->teardown_check != nullptr) {
+    CloseTeardownCheck(state);  // its close callback removes the hook
+  } else {
+    state->teardown_check_hook = nullptr;
+    napi_remove_async_cleanup_hook(hook);
+  }
+}
+
 napi_value TrackOwnership(napi_env env, napi_callback_info /*info*/) {
-  StateOf(env)->track_ownership = true;
+  EnvState* state = StateOf(env);
+  if (state->track_ownership) return nullptr;
+  state->track_ownership = true;
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return nullptr;
+  auto* check = new uv_check_t;
+  if (uv_check_init(loop, check) != 0) {
+    delete check;
+    return nullptr;
+  }
+  check->data = state;
+  uv_check_start(check, TeardownCheck);
+  uv_unref(reinterpret_cast<uv_handle_t*>(check));
+  state->teardown_check = check;
+  ++state->records;  // the EnvState outlives the handle
+  napi_add_async_cleanup_hook(env, TeardownCheckHook, state, &state->teardown_check_hook);
   return nullptr;
 }
 
