@@ -94,6 +94,8 @@ export interface NativeAddon {
   teardownScan(): void;
   /** Keeps a weak reference per block so that teardownScan can tell which are still this environment's (workers). */
   trackOwnership(): void;
+  /** Blocks abandoned at environments' ends so far in the process, by reason (diagnostics, tests). */
+  teardownStats(): { detachedByOther: number; collectedPending: number; safetyNet: number };
   /** Detaches a Buffer viewWrap returned; a status. */
   viewDetach(view: Uint8Array): number;
   /** The address of the first byte, or undefined for anything but an ArrayBuffer or a view. */

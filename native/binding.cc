@@ -8,10 +8,10 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <deque>
 #ifdef SYSALLOC_TESTING
 #include <unordered_set>
@@ -98,9 +98,24 @@ struct Wrapper {
   // TeardownScan), so it is abandoned rather than returned.
   bool unprovable;
   napi_ref arraybuffer;  // for a block: weak reference to its ArrayBuffer
-  // For a block marked unprovable: which check marked it (SYSALLOC_TRACE_TEARDOWN).
-  const char* unprovable_why = nullptr;
+  // For a block marked unprovable: why (Unprovable), counted when it is abandoned.
+  uint8_t unprovable_why = 0;
 };
+
+// Why a block's memory was abandoned at an environment's end (teardownStats()).
+enum Unprovable : uint8_t {
+  kDetachedByOther = 1,  // its ArrayBuffer was detached, not by free(): a move
+  kCollectedPending = 2,  // its ArrayBuffer was collected, its finalizer not run at the teardown scan
+  kSafetyNet = 3,         // decided by a safety net (a Buffer cleanup ran before the teardown scan)
+  kUnprovableKinds = 4,
+};
+const char* const kUnprovableNames[kUnprovableKinds] = {"", "arraybuffer detached by another",
+                                                        "arraybuffer collected, finalizer pending",
+                                                        "safety net: a Buffer cleanup before the scan"};
+std::atomic<uint64_t> abandoned_by_why[kUnprovableKinds];
+
+// Counts (and with SYSALLOC_TRACE_TEARDOWN, reports) a block abandoned.
+void CountAbandoned(const Wrapper* block);
 
 // SYSALLOC_TRACE_TEARDOWN=1: every block abandoned at an environment's end is
 // reported on stderr with the check that kept it (diagnostics only).
@@ -290,10 +305,7 @@ void Settle(napi_env env, Wrapper* block, Cause cause) {
     owner->blocks.Erase(block->region.ptr);
     AdjustExternal(owner->env_alive ? env : nullptr, -HiddenBytes(block->region));
     if (block->unprovable) {
-      if (TraceTeardown()) {
-        std::fprintf(stderr, "sysalloc teardown: abandoned %zu bytes at %p: %s\n", block->region.size,
-                     block->region.ptr, block->unprovable_why);
-      }
+      CountAbandoned(block);
       blocks::Abandon(block->region);
     } else if (cause == Cause::kJavaScript && owner->env_alive) {
       Quarantine(env, owner, block->region);
@@ -313,7 +325,7 @@ void DetachView(napi_env env, Wrapper* view, Cause cause) {
   Settle(env, block, cause);
 }
 
-void ScanOwnership(napi_env env, EnvState* state, const char* path, bool final = true);
+void ScanOwnership(napi_env env, EnvState* state, bool final, Unprovable forced = Unprovable{});
 
 // True if the weak reference to block's ArrayBuffer still reaches it.
 bool ArrayBufferAlive(napi_env env, Wrapper* block) {
@@ -369,17 +381,9 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
     // which cannot be told apart, so it is kept. A block whose ArrayBuffer was
     // collected comes here from the immediate Node queues once its backing store
     // is freed: its memory is no one's, and it is returned.
-    ScanOwnership(env, owner, "terminate: scan by this block's finalizer");
+    ScanOwnership(env, owner, true, kSafetyNet);
     w->unprovable = true;
-    w->unprovable_why = w->arraybuffer == nullptr ? "terminate: first finalizer (no ref)" : "terminate: first finalizer";
-    if (TraceTeardown()) {
-      napi_value ab = nullptr;
-      napi_get_reference_value(env, w->arraybuffer, &ab);
-      bool det = false;
-      if (ab != nullptr) napi_is_detached_arraybuffer(env, ab, &det);
-      std::fprintf(stderr, "sysalloc teardown: first finalizer: block %zu bytes, views %u, arraybuffer %s\n",
-                   w->region.size, w->views, ab == nullptr ? "collected" : det ? "detached" : "attached");
-    }
+    w->unprovable_why = kSafetyNet;
   }
   if (w->block != nullptr) {
     DetachView(env, w, Cause::kFinalizer);
@@ -425,7 +429,7 @@ void FinalizeEnvState(napi_env env, void* data, void* /*hint*/) {
   state->blocks.ForEach([](Wrapper* block) {
     block->holds_memory = false;
     if (block->unprovable) {
-      if (TraceTeardown()) std::fprintf(stderr, "sysalloc teardown: abandoned at instance-data end: %s\n", block->unprovable_why);
+      CountAbandoned(block);
       blocks::Abandon(block->region);
     } else {
       blocks::Release(block->region);
@@ -687,14 +691,17 @@ napi_value ViewDetach(napi_env env, napi_callback_info info) {
 // is detached, or collected without its finalizer having run, cannot be proven
 // ours: its memory is abandoned (blockStats().abandonedBlocks), never returned.
 napi_value TeardownScan(napi_env env, napi_callback_info /*info*/) {
-  ScanOwnership(env, StateOf(env), "exit", false);
+  ScanOwnership(env, StateOf(env), false);
   return nullptr;
 }
 
-void ScanOwnership(napi_env env, EnvState* state, const char* path, bool final) {
+// Marks unprovable every block not freed by us whose ArrayBuffer is detached (a
+// move), and, when final, every one whose ArrayBuffer was collected with its
+// finalizer not run. forced: the reason to record instead (a safety net).
+void ScanOwnership(napi_env env, EnvState* state, bool final, Unprovable forced) {
   if (final) state->scanned = true;
-  state->blocks.ForEach([env, path, final](Wrapper* block) {
-    if (block->detached || block->finalized) return;
+  state->blocks.ForEach([env, final, forced](Wrapper* block) {
+    if (block->detached || block->finalized || block->unprovable) return;
     napi_value arraybuffer = nullptr;
     bool detached = true;
     if (block->arraybuffer != nullptr && napi_get_reference_value(env, block->arraybuffer, &arraybuffer) == napi_ok &&
@@ -705,15 +712,28 @@ void ScanOwnership(napi_env env, EnvState* state, const char* path, bool final) 
     // once the immediates Node queued for freed backing stores have run.
     if (detached && (final || arraybuffer != nullptr)) {
       block->unprovable = true;
-      if (TraceTeardown()) {
-        static thread_local std::string why;
-        why = std::string(path) + (arraybuffer == nullptr ? ": arraybuffer collected, finalizer not run"
-                                                          : ": arraybuffer detached") +
-              ", views " + std::to_string(block->views);
-        block->unprovable_why = strdup(why.c_str());
-      }
+      block->unprovable_why =
+          forced != 0 ? forced : arraybuffer != nullptr ? kDetachedByOther : kCollectedPending;
     }
   });
+}
+
+void CountAbandoned(const Wrapper* block) {
+  abandoned_by_why[block->unprovable_why].fetch_add(1, std::memory_order_relaxed);
+  if (TraceTeardown()) {
+    std::fprintf(stderr, "sysalloc teardown: abandoned %zu bytes at %p: %s\n", block->region.size, block->region.ptr,
+                 kUnprovableNames[block->unprovable_why]);
+  }
+}
+
+// teardownStats() -> { detachedByOther, collectedPending, safetyNet }: blocks
+// abandoned at environments' ends so far in the process, by reason.
+Napi::Value TeardownStats(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("detachedByOther", static_cast<double>(abandoned_by_why[kDetachedByOther].load()));
+  out.Set("collectedPending", static_cast<double>(abandoned_by_why[kCollectedPending].load()));
+  out.Set("safetyNet", static_cast<double>(abandoned_by_why[kSafetyNet].load()));
+  return out;
 }
 
 // The sentinel: an external ArrayBuffer made at load and never collected, so that
@@ -722,9 +742,8 @@ void ScanOwnership(napi_env env, EnvState* state, const char* path, bool final) 
 void SentinelFinalize(napi_env env, void* /*data*/, void* hint) {
   EnvState* state = static_cast<EnvState*>(hint);
   if (state->env_alive && !state->scanned && state->track_ownership && TearingDown(env, state)) {
-    ScanOwnership(env, state, "terminate: scan by the sentinel");
+    ScanOwnership(env, state, true, kSafetyNet);
   }
-  if (TraceTeardown()) std::fprintf(stderr, "sysalloc teardown: sentinel finalized\n");
   --state->records;
   state->DeleteIfDone();
 }
@@ -770,7 +789,7 @@ void TeardownCheck(uv_check_t* handle) {
         },
         &closing);
     if (closing) {
-      if (!state->scanned) ScanOwnership(env, state, "teardown check");
+      if (!state->scanned) ScanOwnership(env, state, true);
       CloseTeardownCheck(state);
     }
   }
@@ -920,6 +939,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   DefineRaw(env, exports, "viewDetach", ViewDetach);
   DefineRaw(env, exports, "teardownScan", TeardownScan);
   DefineRaw(env, exports, "trackOwnership", TrackOwnership);
+  exports.Set("teardownStats", Napi::Function::New(env, TeardownStats, "teardownStats"));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("sourceFor", Napi::Function::New(env, SourceFor, "sourceFor"));
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));
