@@ -371,7 +371,7 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   w->finalized = true;
   if (w->pinned) return;  // run synchronously inside our own detach: the caller settles
   if (w->block == nullptr && w->holds_memory && !w->detached && !owner->scanned && owner->track_ownership &&
-      ArrayBufferAlive(env, w) && TearingDown(env, owner)) {
+      (ArrayBufferAlive(env, w) || owner->teardown_check == nullptr) && TearingDown(env, owner)) {
     // JavaScript can no longer run, TeardownCheck has not scanned yet, and this
     // block's ArrayBuffer is still alive: Node's cleanup of live Buffers has begun
     // (or this block moved and its new owner died). Not expected (Node runs
@@ -380,7 +380,8 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
     // JavaScript left it; this one was detached by Node's cleanup or by a move,
     // which cannot be told apart, so it is kept. A block whose ArrayBuffer was
     // collected comes here from the immediate Node queues once its backing store
-    // is freed: its memory is no one's, and it is returned.
+    // is freed: its memory is no one's, and it is returned (unless there is no
+    // check handle at all, when any first teardown finalizer is taken as cleanup).
     ScanOwnership(env, owner, true, kSafetyNet);
     w->unprovable = true;
     w->unprovable_why = kSafetyNet;
