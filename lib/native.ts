@@ -90,7 +90,7 @@ export interface NativeAddon {
    * or a status. One view at a time per address.
    */
   viewWrap(block: Uint8Array, offset: number, length: number): Buffer | number;
-  /** Marks, at process 'exit', the blocks whose memory cannot be proven this environment's. */
+  /** Marks, at process 'exit', the blocks whose ArrayBuffer someone else detached (a move); the rest is decided at teardown. */
   teardownScan(): void;
   /** Keeps a weak reference per block so that teardownScan can tell which are still this environment's (workers). */
   trackOwnership(): void;
