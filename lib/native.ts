@@ -111,7 +111,7 @@ export interface NativeAddon {
    * or a status. One view at a time per address.
    */
   viewWrap(block: Uint8Array, offset: number, length: number): Buffer | number;
-  /** Marks, at process 'exit', the blocks whose memory cannot be proven this environment's. */
+  /** Marks, at process 'exit', the blocks whose ArrayBuffer someone else detached (a move); the rest is decided at teardown. */
   teardownScan(): void;
   /** Keeps a weak reference per block so that teardownScan can tell which are still this environment's (workers). */
   trackOwnership(): void;
@@ -133,6 +133,8 @@ export interface NativeAddon {
   sharedStats(): { sharedRegions: number; sharedReferences: number };
   /** Whether node_api_create_external_sharedarraybuffer was found at load. */
   readonly externalSharedArrayBuffer: boolean;
+  /** Blocks abandoned at environments' ends so far in the process, by reason (diagnostics, tests). */
+  teardownStats(): { detachedByOther: number; collectedPending: number; safetyNet: number };
   /** Detaches a Buffer viewWrap returned; a status. */
   viewDetach(view: Uint8Array): number;
   /** The address of the first byte, or undefined for anything but an ArrayBuffer or a view. */

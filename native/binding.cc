@@ -6,10 +6,22 @@
 // TypeScript facade to turn into an AllocError. Anything else is cold and uses
 // node-addon-api.
 #include <napi.h>
+#if defined(_WIN32)
+// The Windows build links against node.exe's Node-API exports only (no libuv
+// headers or import library), so it has no teardown check: there a worker's end
+// decides ownership at its first Buffer cleanup (docs/design.md, Lifetime).
+#define SYSALLOC_TEARDOWN_CHECK 0
+struct uv_check_s;
+typedef struct uv_check_s uv_check_t;
+#else
+#define SYSALLOC_TEARDOWN_CHECK 1
+#include <uv.h>
+#endif
 
-#include <cstdio>
-
+#include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #ifdef SYSALLOC_TESTING
 #include <unordered_set>
@@ -108,7 +120,34 @@ struct Wrapper {
   // For a block made shared by blockShare: its memory belongs to this shared
   // region, and returning it means dropping this Block's reference.
   shared::Region* shared = nullptr;
+  // For a block marked unprovable: why (Unprovable), counted when it is abandoned.
+  uint8_t unprovable_why = 0;
 };
+
+// Why a block's memory was abandoned at an environment's end (teardownStats()).
+enum Unprovable : uint8_t {
+  kDetachedByOther = 1,  // its ArrayBuffer was detached, not by free(): a move
+  kCollectedPending = 2,  // its ArrayBuffer was collected, its finalizer not run at the teardown scan
+  kSafetyNet = 3,         // decided by a safety net (a Buffer cleanup ran before the teardown scan)
+  kUnprovableKinds = 4,
+};
+const char* const kUnprovableNames[kUnprovableKinds] = {"", "arraybuffer detached by another",
+                                                        "arraybuffer collected, finalizer pending",
+                                                        "safety net: a Buffer cleanup before the scan"};
+std::atomic<uint64_t> abandoned_by_why[kUnprovableKinds];
+
+// Counts (and with SYSALLOC_TRACE_TEARDOWN, reports) a block abandoned.
+void CountAbandoned(const Wrapper* block);
+
+// SYSALLOC_TRACE_TEARDOWN=1: every block abandoned at an environment's end is
+// reported on stderr with the check that kept it (diagnostics only).
+bool TraceTeardown() {
+  static const bool on = [] {
+    const char* v = std::getenv("SYSALLOC_TRACE_TEARDOWN");
+    return v != nullptr && v[0] != '\0' && v[0] != '0';
+  }();
+  return on;
+}
 
 // Per environment (main thread, each worker). Outlives the environment until the
 // last of its Buffers' finalizers has run, whichever order Node tears them down in.
@@ -129,6 +168,10 @@ struct EnvState {
   // the main thread, whose end is the process's. Never on Bun or Deno, whose
   // finalizers may run inside garbage collection, where Node-API calls crash.
   bool track_ownership = false;
+  // Workers: a check handle on the environment's loop that runs the teardown scan
+  // (TeardownCheck), and the async cleanup hook that closes it if it never did.
+  uv_check_t* teardown_check = nullptr;
+  napi_async_cleanup_hook_handle teardown_check_hook = nullptr;
   std::vector<Wrapper*> spare;   // deleted records kept for reuse
   // The record being wrapped right now. When Node refuses to wrap (a length over
   // its Buffer limit), it calls the finalizer at once, before
@@ -294,6 +337,7 @@ void Settle(napi_env env, Wrapper* block, Cause cause) {
         }
       }
     } else if (block->unprovable) {
+      CountAbandoned(block);
       blocks::Abandon(block->region);
     } else if (cause == Cause::kJavaScript && owner->env_alive) {
       Quarantine(env, owner, block->region);
@@ -313,7 +357,14 @@ void DetachView(napi_env env, Wrapper* view, Cause cause) {
   Settle(env, block, cause);
 }
 
-void ScanOwnership(napi_env env, EnvState* state);
+void ScanOwnership(napi_env env, EnvState* state, bool final, Unprovable forced = Unprovable{});
+
+// True if the weak reference to block's ArrayBuffer still reaches it.
+bool ArrayBufferAlive(napi_env env, Wrapper* block) {
+  napi_value arraybuffer = nullptr;
+  return block->arraybuffer != nullptr && napi_get_reference_value(env, block->arraybuffer, &arraybuffer) == napi_ok &&
+         arraybuffer != nullptr;
+}
 
 // True once the environment can no longer run JavaScript: Node's FreeEnvironment
 // forbids it before it runs the Buffers' cleanup (which calls their finalizers
@@ -352,13 +403,20 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   w->finalized = true;
   if (w->pinned) return;  // run synchronously inside our own detach: the caller settles
   if (w->block == nullptr && w->holds_memory && !w->detached && !owner->scanned && owner->track_ownership &&
-      TearingDown(env, owner)) {
-    // The environment ends without an 'exit' scan (worker.terminate()), and this
-    // is the first of its blocks Node cleans: every other block is still as
-    // JavaScript left it. This one was detached by Node's cleanup or by a move:
-    // it cannot be told, so it is kept.
-    ScanOwnership(env, owner);
+      (ArrayBufferAlive(env, w) || owner->teardown_check == nullptr) && TearingDown(env, owner)) {
+    // JavaScript can no longer run, TeardownCheck has not scanned yet, and this
+    // block's ArrayBuffer is still alive: Node's cleanup of live Buffers has begun
+    // (or this block moved and its new owner died). Not expected (Node runs
+    // pending immediates and a loop turn, where TeardownCheck scans, before any
+    // Buffer cleanup), kept as a safety net: every other block is still as
+    // JavaScript left it; this one was detached by Node's cleanup or by a move,
+    // which cannot be told apart, so it is kept. A block whose ArrayBuffer was
+    // collected comes here from the immediate Node queues once its backing store
+    // is freed: its memory is no one's, and it is returned (unless there is no
+    // check handle at all, when any first teardown finalizer is taken as cleanup).
+    ScanOwnership(env, owner, true, kSafetyNet);
     w->unprovable = true;
+    w->unprovable_why = kSafetyNet;
   }
   if (w->block != nullptr) {
     DetachView(env, w, Cause::kFinalizer);
@@ -409,6 +467,7 @@ void FinalizeEnvState(napi_env env, void* data, void* /*hint*/) {
       return;
     }
     if (block->unprovable) {
+      CountAbandoned(block);
       blocks::Abandon(block->region);
     } else {
       blocks::Release(block->region);
@@ -809,22 +868,49 @@ napi_value ViewDetach(napi_env env, napi_callback_info info) {
 // is detached, or collected without its finalizer having run, cannot be proven
 // ours: its memory is abandoned (blockStats().abandonedBlocks), never returned.
 napi_value TeardownScan(napi_env env, napi_callback_info /*info*/) {
-  ScanOwnership(env, StateOf(env));
+  ScanOwnership(env, StateOf(env), false);
   return nullptr;
 }
 
-void ScanOwnership(napi_env env, EnvState* state) {
-  state->scanned = true;
-  state->blocks.ForEach([env](Wrapper* block) {
-    if (block->detached || block->finalized) return;
+// Marks unprovable every block not freed by us whose ArrayBuffer is detached (a
+// move), and, when final, every one whose ArrayBuffer was collected with its
+// finalizer not run. forced: the reason to record instead (a safety net).
+void ScanOwnership(napi_env env, EnvState* state, bool final, Unprovable forced) {
+  if (final) state->scanned = true;
+  state->blocks.ForEach([env, final, forced](Wrapper* block) {
+    if (block->detached || block->finalized || block->unprovable) return;
     napi_value arraybuffer = nullptr;
     bool detached = true;
     if (block->arraybuffer != nullptr && napi_get_reference_value(env, block->arraybuffer, &arraybuffer) == napi_ok &&
         arraybuffer != nullptr && napi_is_detached_arraybuffer(env, arraybuffer, &detached) != napi_ok) {
       detached = true;
     }
-    if (detached) block->unprovable = true;
+    // Collected with its finalizer not run yet: decided only by the final scan,
+    // once the immediates Node queued for freed backing stores have run.
+    if (detached && (final || arraybuffer != nullptr)) {
+      block->unprovable = true;
+      block->unprovable_why =
+          forced != 0 ? forced : arraybuffer != nullptr ? kDetachedByOther : kCollectedPending;
+    }
   });
+}
+
+void CountAbandoned(const Wrapper* block) {
+  abandoned_by_why[block->unprovable_why].fetch_add(1, std::memory_order_relaxed);
+  if (TraceTeardown()) {
+    std::fprintf(stderr, "sysalloc teardown: abandoned %zu bytes at %p: %s\n", block->region.size, block->region.ptr,
+                 kUnprovableNames[block->unprovable_why]);
+  }
+}
+
+// teardownStats() -> { detachedByOther, collectedPending, safetyNet }: blocks
+// abandoned at environments' ends so far in the process, by reason.
+Napi::Value TeardownStats(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("detachedByOther", static_cast<double>(abandoned_by_why[kDetachedByOther].load()));
+  out.Set("collectedPending", static_cast<double>(abandoned_by_why[kCollectedPending].load()));
+  out.Set("safetyNet", static_cast<double>(abandoned_by_why[kSafetyNet].load()));
+  return out;
 }
 
 // The sentinel: an external ArrayBuffer made at load and never collected, so that
@@ -833,7 +919,7 @@ void ScanOwnership(napi_env env, EnvState* state) {
 void SentinelFinalize(napi_env env, void* /*data*/, void* hint) {
   EnvState* state = static_cast<EnvState*>(hint);
   if (state->env_alive && !state->scanned && state->track_ownership && TearingDown(env, state)) {
-    ScanOwnership(env, state);
+    ScanOwnership(env, state, true, kSafetyNet);
   }
   --state->records;
   state->DeleteIfDone();
@@ -870,8 +956,86 @@ napi_value BlockShare(napi_env env, napi_callback_info info) {
   return out;
 }
 
+#if SYSALLOC_TEARDOWN_CHECK
+void CloseTeardownCheck(EnvState* state) {
+  if (state->teardown_check == nullptr) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(state->teardown_check), [](uv_handle_t* handle) {
+    EnvState* owner = static_cast<EnvState*>(handle->data);
+    delete reinterpret_cast<uv_check_t*>(handle);
+    if (owner->teardown_check_hook != nullptr) {
+      napi_remove_async_cleanup_hook(owner->teardown_check_hook);
+      owner->teardown_check_hook = nullptr;
+    }
+    --owner->records;
+    owner->DeleteIfDone();
+  });
+  state->teardown_check = nullptr;
+}
+
+// Runs at every turn of a worker's loop and does its work once, in the loop turn
+// Node's RunCleanup makes (CleanupHandles) to close the environment's handles:
+// JavaScript can no longer run, every immediate queued by then has run (among
+// them the finalizers of blocks whose backing store V8 freed), and no Buffer
+// cleanup has started (Node 20: cleanup hooks; 22+: the cleanable queue, both
+// after CleanupHandles). Every block is as JavaScript left it: attached ones are
+// this environment's; detached ones (not by free()) and collected ones whose
+// finalizer is still pending may have moved, and are abandoned.
+void TeardownCheck(uv_check_t* handle) {
+  EnvState* state = static_cast<EnvState*>(handle->data);
+  if (!state->env_alive) return;
+  napi_env env = state->env;
+  napi_handle_scope scope = nullptr;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  bool down = TearingDown(env, state);
+  if (down) {
+    // In Node's handle-closing turn the environment's own handles are closing;
+    // before it (terminate(): the loop may turn once more), wait for it.
+    bool closing = false;
+    uv_walk(
+        handle->loop,
+        [](uv_handle_t* h, void* arg) {
+          if (uv_is_closing(h)) *static_cast<bool*>(arg) = true;
+        },
+        &closing);
+    if (closing) {
+      if (!state->scanned) ScanOwnership(env, state, true);
+      CloseTeardownCheck(state);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+void TeardownCheckHook(napi_async_cleanup_hook_handle hook, void* arg) {
+  EnvState* state = static_cast<EnvState*>(arg);
+  if (state->teardown_check != nullptr) {
+    CloseTeardownCheck(state);  // its close callback removes the hook
+  } else {
+    state->teardown_check_hook = nullptr;
+    napi_remove_async_cleanup_hook(hook);
+  }
+}
+
+#endif  // SYSALLOC_TEARDOWN_CHECK
+
 napi_value TrackOwnership(napi_env env, napi_callback_info /*info*/) {
-  StateOf(env)->track_ownership = true;
+  EnvState* state = StateOf(env);
+  if (state->track_ownership) return nullptr;
+  state->track_ownership = true;
+#if SYSALLOC_TEARDOWN_CHECK
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return nullptr;
+  auto* check = new uv_check_t;
+  if (uv_check_init(loop, check) != 0) {
+    delete check;
+    return nullptr;
+  }
+  check->data = state;
+  uv_check_start(check, TeardownCheck);
+  uv_unref(reinterpret_cast<uv_handle_t*>(check));
+  state->teardown_check = check;
+  ++state->records;  // the EnvState outlives the handle
+  napi_add_async_cleanup_hook(env, TeardownCheckHook, state, &state->teardown_check_hook);
+#endif
   return nullptr;
 }
 
@@ -990,6 +1154,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   DefineRaw(env, exports, "trackOwnership", TrackOwnership);
   DefineRaw(env, exports, "blockShare", BlockShare);
   shared_binding::Init(env, exports);
+  exports.Set("teardownStats", Napi::Function::New(env, TeardownStats, "teardownStats"));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("sourceFor", Napi::Function::New(env, SourceFor, "sourceFor"));
   exports.Set("stats", Napi::Function::New(env, Stats, "stats"));

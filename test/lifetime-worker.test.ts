@@ -56,11 +56,9 @@ test.each([MiB, 32 * MiB])('a %d-byte block moved and posted to the main thread 
 test('the same when the worker is terminated: the moved block is kept, the others are returned', () => {
   const r = run(32 * MiB, 'terminate');
   expect({ signal: r.signal, status: r.status }).toEqual({ signal: null, status: 0 });
-  // No 'exit' handler runs on terminate(). Node 22+ cleans Buffers oldest first:
-  // sysalloc's sentinel Buffer goes first and sees every block as JavaScript left
-  // it. Node 20 cleans newest first: the first block cleaned cannot be told from
-  // a moved one and is kept in any case; here that is the moved block itself (the
-  // newest), so nothing else is kept.
+  // No 'exit' handler runs on terminate(). sysalloc decides in the loop turn
+  // Node makes to close the worker's handles, before it cleans any Buffer: the
+  // moved block (its ArrayBuffer detached by the stream) is kept, nothing else.
   const out = JSON.parse(r.out);
   expect({ intact: out.intact, aliased: out.aliased, live: out.live }).toEqual({ intact: true, aliased: false, live: 0 });
   expect(out.abandoned).toBe(1);
