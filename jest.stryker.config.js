@@ -6,8 +6,14 @@
 // mutant and would only cost time.
 const base = require('./jest.config');
 
+// SYSALLOC_MUTATION_TESTS=errors,arguments runs only those test files (a
+// per-file run while developing: every test imports the whole package, so
+// Stryker's related-test search cannot narrow them).
+const only = process.env.SYSALLOC_MUTATION_TESTS;
+
 module.exports = {
   ...base,
+  ...(only ? { testMatch: only.split(',').map((name) => `<rootDir>/test/${name}.test.ts`) } : {}),
   resolver: '<rootDir>/test/mutation/resolver.js',
   testPathIgnorePatterns: [
     '/node_modules/',
