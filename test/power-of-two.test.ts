@@ -19,9 +19,11 @@ describe('isPowerOfTwo', () => {
     expect([0n, -1n, -2n, 3n, 2n ** 64n - 1n, 2n ** 64n + 1n, 2n ** 200n + 2n ** 100n].map(isPowerOfTwo)).toEqual(new Array(7).fill(false));
   });
 
-  test('anything else is not', () => {
+  test('anything else is not, and none of its code runs', () => {
     expect(isPowerOfTwo('4' as unknown as number)).toBe(false);
     expect(isPowerOfTwo(null as unknown as number)).toBe(false);
+    const hostile = { valueOf: () => { throw new Error('valueOf ran'); } };
+    expect(isPowerOfTwo(hostile as unknown as number)).toBe(false);
   });
 });
 
