@@ -95,7 +95,10 @@ function main() {
     process.stderr.write(run.stderr);
     throw new Error(`the child exited with ${run.status}`);
   }
-  const report = JSON.parse(run.stdout.slice(run.stdout.lastIndexOf('{"rounds"')));
+  // V8's own notes (node.exe 20 prints "Maglev is not enabled." to stdout, not
+  // always after a newline) may follow the report: read up to its closing brace.
+  const start = run.stdout.lastIndexOf('{"rounds"');
+  const report = JSON.parse(run.stdout.slice(start, run.stdout.lastIndexOf('}') + 1));
   const trace = `${run.stdout}\n${run.stderr}`;
   const failures = [];
   // Any full collection counts, also one the warm-up's allocations started.
