@@ -3,16 +3,16 @@
 // one ends) is accepted, and one byte more on either side is refused with both
 // ranges, exactly, in the message.
 import { Block } from '..';
-import { adopt, disown, ManagedBlock } from '../dist/region';
+import { adoptable, ManagedRegion } from '../dist/managed-region';
 
-function heldAt(address: number, size: number): ManagedBlock {
+function heldAt(address: number, size: number): ManagedRegion {
   // Only address and size are read by the check.
-  return { block: undefined as unknown as Block, address, size, fromCaller: true };
+  return { address, size } as unknown as ManagedRegion;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
-describe('adopt() and the ranges already managed', () => {
+describe('adoptable() and the ranges already managed', () => {
   let block: Block;
   let start: number;
   let end: number;
@@ -26,9 +26,7 @@ describe('adopt() and the ranges already managed', () => {
   test('adjacent on either side: accepted', () => {
     const before = heldAt(start - 4096, 4096);
     const after = heldAt(end, 4096);
-    const region = adopt('this arena', block, [before, after]);
-    expect(region).toEqual({ block, address: start, size: 8192, fromCaller: true });
-    disown(region);
+    expect(adoptable('Arena', 'this arena', block, [before, after])).toBe(block);
   });
 
   test.each([
@@ -39,35 +37,35 @@ describe('adopt() and the ranges already managed', () => {
   ])('overlapping %s: ERR_MEMORY_OVERLAP naming both ranges and the owner', (_label, offset, size) => {
     const other = heldAt(start + offset, size);
     const fine = heldAt(end + 4096, 4096);
-    expect(() => adopt('this pool', block, [fine, other])).toThrow(
+    expect(() => adoptable('Pool', 'this pool', block, [fine, other])).toThrow(
       expect.objectContaining({
         code: 'ERR_MEMORY_OVERLAP',
         message: `block [${hex(start)}, ${hex(end)}) overlaps [${hex(start + offset)}, ${hex(start + offset + size)}), which this pool already manages`,
       }),
     );
     // Refused, it is still free to be adopted elsewhere.
-    disown(adopt('this arena', block, [fine]));
+    expect(adoptable('Arena', 'this arena', block, [fine])).toBe(block);
   });
 
-  test('a Block another allocator manages: refused with its range', () => {
-    const region = adopt('this arena', block, []);
-    expect(() => adopt('this pool', block, [])).toThrow(
+  test('a Block another allocator manages: refused with its range and the owner kind', () => {
+    const region = new ManagedRegion('Arena', block, true);
+    expect(() => adoptable('Pool', 'this pool', block, [])).toThrow(
       expect.objectContaining({
         code: 'ERR_MEMORY_OVERLAP',
-        message: `block [${hex(start)}, ${hex(end)}) is already managed by another Arena or Pool`,
+        message: `block [${hex(start)}, ${hex(end)}) is already managed by an Arena`,
       }),
     );
-    disown(region);
-    disown(adopt('this pool', block, []));
+    region.disown();
+    expect(adoptable('Pool', 'this pool', block, [])).toBe(block);
   });
 
   test('a freed Block: ERR_NOT_ALLOCATED with its size and alignment; not a Block: ERR_INVALID_PARAM', () => {
     const freed = Block.alloc(100, { align: 64 });
     freed.free();
-    expect(() => adopt('this arena', freed, [])).toThrow(
+    expect(() => adoptable('Arena', 'this arena', freed, [])).toThrow(
       expect.objectContaining({ code: 'ERR_NOT_ALLOCATED', message: 'cannot add a freed block (size 100, align 64) to this arena' }),
     );
-    expect(() => adopt('this arena', {}, [])).toThrow(
+    expect(() => adoptable('Arena', 'this arena', {}, [])).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_PARAM', message: 'block must be a Block; got an Object' }),
     );
   });
