@@ -11,6 +11,9 @@
 #include <link.h>
 #include <malloc.h>
 #endif
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #include <cerrno>
 #include <cinttypes>
@@ -143,9 +146,17 @@ bool GrowInPlace(void* p, size_t old_size, size_t new_size) {
 
 bool Protect(void* p, size_t size, Access access) { return mprotect(p, size, ProtFor(access)) == 0; }
 
+// On Linux the system calls themselves: the sanitizer runtimes replace mlock and
+// munlock with no-ops that report success, and a sanitizer build must lock for real.
+#ifdef __linux__
+bool Lock(void* p, size_t size) { return syscall(SYS_mlock, p, size) == 0; }
+
+bool Unlock(void* p, size_t size) { return syscall(SYS_munlock, p, size) == 0; }
+#else
 bool Lock(void* p, size_t size) { return mlock(p, size) == 0; }
 
 bool Unlock(void* p, size_t size) { return munlock(p, size) == 0; }
+#endif
 
 bool Advise(void* p, size_t size, Advice advice) {
   switch (advice) {
