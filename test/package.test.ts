@@ -15,6 +15,12 @@ const root = path.join(__dirname, '..');
 const run = process.platform === 'win32' ? test.skip : test;
 let project = '';
 
+// npm and tsc load no addon: under npm run test:asan they run without the
+// preloaded sanitizer runtime, which would only slow them and report V8's heap
+// as leaked when npm ends through process.exit() (test/asan/options.js).
+const toolEnv: NodeJS.ProcessEnv = { ...process.env };
+delete toolEnv.LD_PRELOAD;
+
 function node(args: string[], cwd = project) {
   return spawnSync(process.execPath, args, { cwd, encoding: 'utf8', timeout: 60000 });
 }
@@ -22,7 +28,7 @@ function node(args: string[], cwd = project) {
 function tsc(options: Record<string, string | boolean>, files: string[]) {
   const args = [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict'];
   for (const [k, v] of Object.entries(options)) args.push(`--${k}`, String(v));
-  return node([...args, '--types', 'node', ...files]);
+  return spawnSync(process.execPath, [...args, '--types', 'node', ...files], { cwd: project, encoding: 'utf8', timeout: 60000, env: toolEnv });
 }
 
 beforeAll(() => {
@@ -30,13 +36,14 @@ beforeAll(() => {
   project = fs.mkdtempSync(path.join(os.tmpdir(), 'sysalloc-package-'));
   // --ignore-scripts: prepare would rebuild dist/ under the feet of the other test files.
   const packed = JSON.parse(
-    execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', project], { cwd: root, encoding: 'utf8' }),
+    execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', project], { cwd: root, encoding: 'utf8', env: toolEnv }),
   );
   const tarball = path.join(project, packed[0].filename);
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
   execFileSync('npm', ['install', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', tarball], {
     cwd: project,
     encoding: 'utf8',
+    env: toolEnv,
   });
   const release = path.join(project, 'node_modules', 'sysalloc', 'build', 'Release');
   fs.mkdirSync(release, { recursive: true });

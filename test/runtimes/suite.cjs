@@ -558,7 +558,7 @@ async function main() {
     }
   }
   console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed === 0 && passed > 0 ? 0 : 1);
+  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
 }
 
 main();
