@@ -23,7 +23,7 @@
         ["OS=='win'", {
           "sources": ["native/os_windows.cc"]
         }, {
-          "sources": ["native/os_posix.cc"],
+          "sources": ["native/os_posix.cc", "native/libstdcxx_compat.cc"],
           "libraries": ["-ldl"]
         }],
         ["OS=='mac'", {

@@ -12,7 +12,8 @@
 // scripts/windows/build.js, linked against Node-API's own export list. Warnings
 // are errors (SYSALLOC_WERROR=1). The Linux binaries are bound to old glibc
 // symbol versions (scripts/prebuild/glibc-compat.h) and checked with objdump:
-// this script fails if one needs more than GLIBC_MAX. Missing Debian toolchains
+// this script fails if one needs more than GLIBC_MAX, or a libstdc++ newer
+// than GLIBCXX_MAX. Missing Debian toolchains
 // are installed with apt-get. The Windows DLL may import only system DLLs and
 // node.exe (a mingw runtime DLL would make Windows say only "module not found").
 'use strict';
@@ -26,6 +27,8 @@ const root = path.resolve(__dirname, '..');
 const work = path.join(root, '.prebuild');
 const out = path.join(root, 'prebuilds');
 const GLIBC_MAX = '2.28';
+// libstdc++ of GCC 5 (the std::__cxx11 ABI): Ubuntu 16.04, RHEL 8 (GCC 8) and later.
+const GLIBCXX_MAX = '3.4.21';
 
 const TARGETS = {
   'linux-x64': {
@@ -161,6 +164,12 @@ async function buildLinux(target) {
     const over = needs.filter((n) => compare(n.version, GLIBC_MAX.split('.').map(Number)) > 0);
     throw new Error(`${target}: needs glibc newer than ${GLIBC_MAX}: ${over.map((n) => `${n.symbol}@${n.name}`).join(', ')} ` +
       '(bind it to its old version in scripts/prebuild/glibc-compat.h if that is the same function, or avoid it)');
+  }
+  const cxxOver = versionsNeeded(spec.tools.OBJDUMP, `${dest}.tmp`, 'GLIBCXX')
+    .filter((n) => compare(n.version, GLIBCXX_MAX.split('.').map(Number)) > 0);
+  if (cxxOver.length) {
+    throw new Error(`${target}: needs libstdc++ newer than GLIBCXX_${GLIBCXX_MAX}: ` +
+      `${cxxOver.map((n) => `${n.symbol}@${n.name}`).join(', ')} (define it hidden in native/libstdcxx_compat.cc, or avoid it)`);
   }
   fs.renameSync(`${dest}.tmp`, dest);
   return { target, file: dest, glibc: `${newest ? newest.name : 'no GLIBC'}, ${cxx ? cxx.name : 'no GLIBCXX'}` };
