@@ -72,12 +72,7 @@ describe('zlib (Node\'s own) with zalloc/zfree from the shim', () => {
   });
 });
 
-// node.exe 20 has no SQLite inside (no sqlite3_* among its exports), and wine
-// has no winsqlite3.dll, the copy Windows 10 ships; so the Windows build of the
-// consumers leaves SQLite out (test/consumers/binding.gyp).
-const withSqlite = process.platform === 'win32' ? describe.skip : describe;
-
-withSqlite('SQLite (its amalgamation, compiled into the test addon) with SQLITE_CONFIG_MALLOC from the shim (not on Windows: neither node.exe nor wine has a SQLite to plug into)', () => {
+describe('SQLite (its amalgamation, compiled into the test addon) with SQLITE_CONFIG_MALLOC from the shim', () => {
   const ROWS = 10000;
   let installedAt: ShimStats;
 

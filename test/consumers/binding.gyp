@@ -2,40 +2,24 @@
 # scripts (build.js), never by a user's npm install, and not published.
 # zlib is Node's own; SQLite is its amalgamation, compiled in from the copy that
 # sqlite-source.js takes from an npm package, so no system SQLite is needed.
-# A Windows build leaves the SQLite consumer out (sqliteInstall and the rest are
-# then absent).
 {
   "targets": [
     {
       "target_name": "shim_consumers",
-      "sources": ["consumer.cc", "zlib.cc", "uv.cc", "threads.cc"],
-      "include_dirs": ["<!(node -p \"require('../..').includeDir\")"],
-      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "sources": ["consumer.cc", "zlib.cc", "uv.cc", "threads.cc", "sqlite.cc"],
+      "include_dirs": ["<!(node -p \"require('../..').includeDir\")", "<!(node sqlite-source.js)"],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except", "sqlite3"],
       "defines": ["NAPI_VERSION=8"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"],
-      "conditions": [
-        ["OS!='win'", {
-          "sources": ["sqlite.cc"],
-          "defines": ["CONSUMER_SQLITE"],
-          "dependencies": ["sqlite3"],
-          "include_dirs": ["<!(node sqlite-source.js)"]
-        }]
-      ]
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"]
+    },
+    {
+      "target_name": "sqlite3",
+      "type": "static_library",
+      "sources": ["<!(node sqlite-source.js)/sqlite3.c"],
+      # SQLite's own code, not ours: its warnings are not this project's to fix.
+      "cflags": ["-w", "-O2"],
+      "cflags!": ["-Wall", "-Wextra", "-Werror"],
+      "defines": ["SQLITE_THREADSAFE=1", "SQLITE_OMIT_LOAD_EXTENSION", "SQLITE_DEFAULT_MEMSTATUS=1"]
     }
-  ],
-  "conditions": [
-    ["OS!='win'", {
-      "targets": [
-        {
-          "target_name": "sqlite3",
-          "type": "static_library",
-          "sources": ["<!(node sqlite-source.js)/sqlite3.c"],
-          # SQLite's own code, not ours: its warnings are not this project's to fix.
-          "cflags": ["-w", "-O2"],
-          "cflags!": ["-Wall", "-Wextra", "-Werror"],
-          "defines": ["SQLITE_THREADSAFE=1", "SQLITE_OMIT_LOAD_EXTENSION", "SQLITE_DEFAULT_MEMSTATUS=1"]
-        }
-      ]
-    }]
   ]
 }

@@ -193,9 +193,7 @@ void InitRaw(Napi::Env env, Napi::Object exports) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   consumer::InitRaw(env, exports);
   consumer::InitZlib(env, exports);
-#ifdef CONSUMER_SQLITE
   consumer::InitSqlite(env, exports);
-#endif
   consumer::InitUv(env, exports);
   consumer::InitThreads(env, exports);
   return exports;
