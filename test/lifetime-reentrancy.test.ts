@@ -78,11 +78,14 @@ describe.each(CASES)('$name inside a native Buffer method', ({ make }) => {
   test('utf8Write(s, { valueOf }) writes into neither the next allocation nor its memory', () => {
     const t = make(N);
     let c: Buffer | undefined;
+    // Node 22 coerces the offset more than once: release only at the first call.
     internals(t.buf).utf8Write('A'.repeat(N), {
       valueOf() {
-        t.release();
-        c = t.again();
-        c.fill(0x11);
+        if (c === undefined) {
+          t.release();
+          c = t.again();
+          c.fill(0x11);
+        }
         return 0;
       },
     });
