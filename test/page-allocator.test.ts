@@ -205,7 +205,8 @@ describe('PageAllocator', () => {
             if (checked) expectEqual(run.buf.length, 0, 'a checked run after free reads length');
             if (rng.chance(0.05)) expectCode(() => pages.freePages(run.buf), 'ERR_NOT_ALLOCATED', 'a double free');
           } else if (roll < 0.9605 && added < 4) {
-            pages.addMemory(Block.alloc(rng.int(page, 40 * page), { align: rng.pow2(12), zero: false }));
+            // 2 pages or more: a block of any alignment then holds a whole page-aligned page.
+            pages.addMemory(Block.alloc(rng.int(2 * page, 40 * page), { align: rng.pow2(12), zero: false }));
             added++;
             refresh();
           } else {

@@ -5,17 +5,18 @@
 # SYSALLOC_PREBUILT=1 makes the loader skip build/, an x64 build). Installs what
 # is missing from Debian (qemu-user, the arm64 glibc libc6-arm64-cross).
 #
+# Child nodes: the kernel cannot start the arm64 node without qemu registered
+# in binfmt_misc (a machine-wide setting this script does not touch), so the
+# tests start their children through qemu too (test/arm64/qemu-children.js).
 # Left out: the files that load test-only addons built for this machine only
 # (asan, faults, shim, shim-libraries, shim-threads: test/consumers and
-# test/faults have no arm64 build); the tests that start a child node, which
-# the kernel cannot run without qemu registered in binfmt_misc (a machine-wide
-# setting this script does not touch): the four prlimit ones; and
-# worker-stress, whose floors on rounds done in a few seconds assume native
+# test/faults have no arm64 build); package and readme, which typecheck and run
+# the same JavaScript on every platform and would spend many minutes of qemu on
+# nothing arm64-specific; the four prlimit tests, whose limit would fall on qemu
+# itself; worker-stress, whose floors on rounds done in a few seconds assume native
 # speed (under qemu it starts 4 workers where it asks for 12); the os-facts test
-# of resident memory (qemu-user reports an RSS of 0); and native-guards' "a size
-# over the Buffer limit", which fails on x64 Node 22 alike (it expects Node 20's
-# 4 GiB Buffer limit; on Node 22+ the limit is 2^53-1). jest runs in
-# band for the same reason: its workers are child processes. The property tests
+# of resident memory (qemu-user reports an RSS of 0). jest runs in band: its
+# workers would be child nodes under qemu too. The property tests
 # run 10,000 random operations per case instead of 100,000 (SYSALLOC_PROPERTY_OPS):
 # at qemu's pace 100,000 take over a minute each.
 # Arguments go to jest. Its exit code is jest's.
@@ -41,7 +42,9 @@ if [ ! -f dist/index.js ] || [ -n "$(find lib tsconfig.json tsconfig.build.json 
 fi
 
 export SYSALLOC_PREBUILT=1
+export SYSALLOC_QEMU="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 export SYSALLOC_PROPERTY_OPS=${SYSALLOC_PROPERTY_OPS:-10000}
-exec qemu-aarch64 -L /usr/aarch64-linux-gnu "$node" --expose-gc node_modules/jest/bin/jest.js --runInBand \
-  --testPathIgnorePatterns '/test/(asan|faults|shim|shim-libraries|shim-threads|worker-stress)\.test\.ts$' \
-  --testNamePattern '^(?!.*(prlimit|the resident memory drops by its size|a size over the Buffer limit is refused))' "$@"
+exec $SYSALLOC_QEMU "$node" --expose-gc node_modules/jest/bin/jest.js --runInBand \
+  --setupFiles "$PWD/test/setup.ts" --setupFiles "$PWD/test/arm64/qemu-children.js" \
+  --testPathIgnorePatterns '/test/(asan|faults|shim|shim-libraries|shim-threads|worker-stress|package|readme)\.test\.ts$' \
+  --testNamePattern '^(?!.*(prlimit|the resident memory drops by its size))' "$@"
