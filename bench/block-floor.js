@@ -9,6 +9,9 @@
 //                64 deep (a ring), so the collector frees it later, as a real user's would
 // Each is timed in a steady loop (ops after a warm-up) and for the first OPS ops
 // right after a full gc(), which is where optimized code lost at a collection shows.
+// Time is the process's CPU time (user + system, every thread: the collector's
+// and the compiler's helpers count), so that other load on the machine does not
+// fall on one loop only.
 //   node --expose-gc bench/block-floor.js [--old=PACKAGE_DIR] [--rounds=N] [--ops=N]
 // --old adds the Block loop of another build (a built checkout: dist/ and build/Release).
 const path = require('path');
@@ -22,14 +25,20 @@ const ROUNDS = Number(option('rounds', 15));
 const OPS = Number(option('ops', 20000));
 const SIZE = 4096;
 
+// CPU time of the process, in nanoseconds.
+function cpuNow() {
+  const { user, system } = process.cpuUsage();
+  return (user + system) * 1000;
+}
+
 function blockLoop(lib) {
   const { Block } = lib;
   // A fresh function per build, so each gets feedback and optimized code of its own.
-  return new Function('Block', 'SIZE', `
+  return new Function('Block', 'SIZE', 'cpuNow', `
     const options = { align: SIZE, zero: false };
     return function block(n) {
       let s = 0;
-      const t = process.hrtime.bigint();
+      const t = cpuNow();
       for (let i = 0; i < n; i++) {
         const b = Block.alloc(SIZE, options);
         const bytes = b.buffer;
@@ -38,8 +47,8 @@ function blockLoop(lib) {
         s ^= bytes[SIZE - 1];
         b.free();
       }
-      return [Number(process.hrtime.bigint() - t) / n, s];
-    };`)(Block, SIZE);
+      return [(cpuNow() - t) / n, s];
+    };`)(Block, SIZE, cpuNow);
 }
 
 function nativeLoop(dir) {
@@ -48,7 +57,7 @@ function nativeLoop(dir) {
   const address = native.allocAddress;
   return function native_(n) {
     let s = 0;
-    const t = process.hrtime.bigint();
+    const t = cpuNow();
     for (let i = 0; i < n; i++) {
       const bytes = blockAlloc(SIZE, SIZE, false);
       const at = address[0];
@@ -57,7 +66,7 @@ function nativeLoop(dir) {
       s ^= bytes[SIZE - 1];
       blockFree(bytes, at);
     }
-    return [Number(process.hrtime.bigint() - t) / n, s];
+    return [(cpuNow() - t) / n, s];
   };
 }
 
@@ -65,7 +74,7 @@ function unsafeSlowLoop() {
   const ring = new Array(64).fill(null);
   return function unsafeSlow(n) {
     let s = 0;
-    const t = process.hrtime.bigint();
+    const t = cpuNow();
     for (let i = 0; i < n; i++) {
       const bytes = Buffer.allocUnsafeSlow(SIZE);
       bytes[0] = i;
@@ -73,7 +82,7 @@ function unsafeSlowLoop() {
       s ^= bytes[SIZE - 1];
       ring[i & 63] = bytes;
     }
-    return [Number(process.hrtime.bigint() - t) / n, s];
+    return [(cpuNow() - t) / n, s];
   };
 }
 
@@ -104,7 +113,7 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
 const fmt = (ns) => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} us` : `${ns.toFixed(0)} ns`);
-console.log(`node ${process.version}: ${SIZE}-byte alloc + write + release, median of ${ROUNDS} rounds per loop`);
+console.log(`node ${process.version}: ${SIZE}-byte alloc + write + release, process CPU time per op, median of ${ROUNDS} rounds per loop`);
 console.log(`steady: ${10 * OPS} ops after the warm-up; after gc: the first ${OPS} ops right after gc()`);
 const rows = Object.keys(loops).map((k) => [k, fmt(med(steady[k])), fmt(med(after[k])),
   `${(med(steady[k]) / med(steady.unsafeSlow)).toFixed(2)}x`, `${(med(after[k]) / med(after.unsafeSlow)).toFixed(2)}x`,
