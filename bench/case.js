@@ -16,7 +16,7 @@
 // memory back; every contender pays for it alike.
 
 const { Arena, Block, Pool, addressOf, blockSource, blockStats } = require('..');
-const { ARENA_CAPACITY, CASES, POOL_SLOTS, TOUCH_MODES, PAGE, opsFor, runsAt, sizeInfo } = require('./cases');
+const { ARENA_CAPACITY, CASES, HELD, POOL_SLOTS, TOUCH_MODES, PAGE, opsFor, runsAt, sizeInfo } = require('./cases');
 
 function loadDirectIo() {
   try {
@@ -67,6 +67,15 @@ const FACTORIES = {
   },
   allocUnsafeSlow(size, align, touch) {
     return (v) => touch(Buffer.allocUnsafeSlow(size), v);
+  },
+  'allocUnsafeSlow-held'(size, align, touch) {
+    const held = new Array(HELD).fill(null);
+    let next = 0;
+    return (v) => {
+      const bytes = Buffer.allocUnsafeSlow(size);
+      held[next++ & (HELD - 1)] = bytes;
+      return touch(bytes, v);
+    };
   },
   alloc(size, align, touch) {
     return (v) => touch(Buffer.alloc(size), v);
@@ -121,6 +130,7 @@ function checkContender(name, size, align, zeroed) {
     'block-nozero': () => Block.alloc(size, { align, zero: false }),
     'block-zero': () => Block.alloc(size, { align }),
     allocUnsafeSlow: () => Buffer.allocUnsafeSlow(size),
+    'allocUnsafeSlow-held': () => Buffer.allocUnsafeSlow(size),
     alloc: () => Buffer.alloc(size),
     arraybuffer: () => new Uint8Array(new ArrayBuffer(size)),
     getAlignedBuffer: () => loadDirectIo().getAlignedBuffer(size, align),

@@ -43,10 +43,15 @@ const SMALL_SIZES = [64, 4 * KiB];
 // milliseconds (ops of 50-150 ns), too short to measure against the noise of JIT
 // tiering and scheduling.
 const FAST_OPS = { 64: 2_000_000, [4 * KiB]: 1_000_000 };
+// Buffers the allocUnsafeSlow-held case keeps alive (a power of two).
+const HELD = 64;
 const CASES = [
   { name: 'block-nozero', column: 'Block z:false', zeroed: false },
   { name: 'block-zero', column: 'Block z:true', zeroed: true },
   { name: 'allocUnsafeSlow', column: 'allocUnsafeSlow', zeroed: false },
+  // allocUnsafeSlow with the last HELD Buffers kept alive (a ring), as a user
+  // holds buffers a while: the collector frees them later, in batches.
+  { name: 'allocUnsafeSlow-held', column: `unsafeSlow x${HELD}`, zeroed: false, sizes: SMALL_SIZES },
   { name: 'alloc', column: 'Buffer.alloc', zeroed: true },
   { name: 'arraybuffer', column: 'ArrayBuffer', zeroed: true },
   { name: 'getAlignedBuffer', column: 'getAlignedBuffer', zeroed: true },
@@ -88,4 +93,4 @@ function sizeInfo(size) {
   return info;
 }
 
-module.exports = { nodeAligns, SIZES, CASES, TOUCH_MODES, PAGE, ARENA_CAPACITY, POOL_SLOTS, touchModes, runsAt, opsFor, sizeInfo, KiB, MiB };
+module.exports = { nodeAligns, SIZES, CASES, TOUCH_MODES, PAGE, ARENA_CAPACITY, POOL_SLOTS, HELD, touchModes, runsAt, opsFor, sizeInfo, KiB, MiB };

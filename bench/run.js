@@ -17,7 +17,7 @@
 const { spawnSync } = require('child_process');
 const os = require('os');
 const path = require('path');
-const { nodeAligns, SIZES, CASES, TOUCH_MODES, ARENA_CAPACITY, POOL_SLOTS, touchModes, runsAt, opsFor, MiB } = require('./cases');
+const { nodeAligns, SIZES, CASES, TOUCH_MODES, ARENA_CAPACITY, POOL_SLOTS, HELD, touchModes, runsAt, opsFor, MiB } = require('./cases');
 
 const ROOT = path.join(__dirname, '..');
 const CASE_SCRIPT = path.join(__dirname, 'case.js');
@@ -168,6 +168,7 @@ function printTable(headings, rows) {
 
 const RATIOS = [
   { heading: 'z:false/unsafeSlow', numerator: 'block-nozero', denominator: 'allocUnsafeSlow' },
+  { heading: 'z:false/held', numerator: 'block-nozero', denominator: 'allocUnsafeSlow-held' },
   { heading: 'z:true/alloc', numerator: 'block-zero', denominator: 'alloc' },
   { heading: 'z:true/aligned', numerator: 'block-zero', denominator: 'getAlignedBuffer' },
 ];
@@ -419,6 +420,21 @@ function main() {
     for (const s of sizes) {
       target(touch, `Block z:true ${s.label} @${s.align} vs getAlignedBuffer(${s.label}, ${s.align})`, 'block-zero', 'getAlignedBuffer', s.size, 0.7);
     }
+  }
+  // Block against the Node-API floor where a service meets it: the first ops after a full GC.
+  if (measured(4096, 'ends') && selected('block-nozero') && selected('allocUnsafeSlow-held')) {
+    const afterGc = (name) => {
+      const values = afterGcSamples.get(keyOf(name, 4096, 'ends'));
+      return values === undefined || values.length === 0 ? undefined : median(values);
+    };
+    const num = afterGc('block-nozero');
+    const den = afterGc('allocUnsafeSlow-held');
+    targets.push({
+      touch: 'ends',
+      label: `Block z:false 4 KiB @4096 vs allocUnsafeSlow(4096) x${HELD} live, first 20,000 ops after gc()`,
+      limit: 1.25,
+      ratio: num !== undefined && den !== undefined ? num / den : undefined,
+    });
   }
   target('ends', 'Arena alloc 64 B @64 vs allocUnsafe(64)', 'arena', 'allocUnsafe', 64, 0.5);
   target('ends', 'Arena alloc 4 KiB @4096 vs allocUnsafe(4096)', 'arena', 'allocUnsafe', 4096, 0.05);

@@ -1,4 +1,4 @@
-import { AllocError, invalidParam, invalidThis, readOptions } from './errors';
+import { AllocError, invalidParam, invalidThis, isPlainObject } from './errors';
 import { defaultAlign } from './align';
 import { native, SourceName } from './native';
 import { checkAlign, checkBoolean, checkSize } from './validate';
@@ -33,7 +33,6 @@ export interface BlockOptions {
 export type Protection = 'none' | 'read' | 'readwrite';
 
 const constructing = Symbol('Block.alloc');
-const OPTION_KEYS = ['align', 'zero', 'guard', 'lock', 'wipe', 'dontDump', 'hugePages', 'secure'] as const;
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
 // Node 20 defines Symbol.dispose as Symbol.for('nodejs.dispose') in its main
@@ -44,6 +43,14 @@ const { status, allocAddress } = native;
 
 // Whether value is a real Block (a private-field brand check: no getter or Proxy trap runs).
 let isBlockValue: (value: unknown) => value is Block;
+
+// The Block free() was called on last. A Block's fields give it a map of its
+// own (a transition from the class's initial map), which V8's optimized code
+// embeds weakly: with no Block alive at a full GC the map dies and Block.alloc,
+// free and the getters lose their code (docs/design.md, "Blocks across garbage
+// collection"). Holding one Block keeps the current map alive; a freed Block
+// owns no memory.
+let lastFreed: Block | undefined;
 
 /** Whether value is a Block made by Block.alloc (not a Proxy, not an object posing as one). */
 export function isBlock(value: unknown): value is Block {
@@ -100,10 +107,17 @@ export class Block {
    */
   static alloc(size: number, options?: BlockOptions): Block {
     checkSize('size', size);
-    const read = readOptions('options', options, OPTION_KEYS, false);
-    const explicitAlign = read.align === undefined ? undefined : checkAlign('options.align', read.align);
-    const zero = checkBoolean('options.zero', read.zero) ?? true;
-    const pageOptions = readPageOptions(read);
+    // Each option read once, in this order, into locals: no options record is
+    // built (docs/design.md, "Blocks across garbage collection").
+    let alignOption: unknown, zeroOption: unknown, guard: unknown, lock: unknown;
+    let wipe: unknown, dontDump: unknown, hugePages: unknown, secure: unknown;
+    if (options !== undefined) {
+      if (!isPlainObject(options)) throw invalidParam('options', 'a plain object', options);
+      ({ align: alignOption, zero: zeroOption, guard, lock, wipe, dontDump, hugePages, secure } = options);
+    }
+    const explicitAlign = alignOption === undefined ? undefined : checkAlign('options.align', alignOption);
+    const zero = checkBoolean('options.zero', zeroOption) ?? true;
+    const pageOptions = readPageOptions(secure, guard, lock, wipe, dontDump, hugePages);
     // A guarded block's default alignment divides its size, so its last byte touches the trailing guard.
     const align =
       explicitAlign ??
@@ -281,6 +295,7 @@ export class Block {
    */
   free(): void {
     if (!isBlockValue(this)) throw invalidThis('Block.free', this);
+    lastFreed = this;
     if (this.#freed) throw this.#notAllocated('free');
     if (this.#holder !== undefined) {
       if (closeShared({ buffer: this.#buffer, holder: this.#holder }) !== status.ok) throw this.#notAllocated('free');
@@ -337,20 +352,26 @@ function largestPowerOfTwoDividing(size: number): number {
   return align;
 }
 
-function readPageOptions(read: Partial<Record<(typeof OPTION_KEYS)[number], unknown>>): number {
-  const secure = checkBoolean('options.secure', read.secure) === true;
-  const guard = checkBoolean('options.guard', read.guard);
-  const lock = checkBoolean('options.lock', read.lock);
-  const wipe = checkBoolean('options.wipe', read.wipe);
-  const dontDump = checkBoolean('options.dontDump', read.dontDump);
-  const huge = checkBoolean('options.hugePages', read.hugePages);
+function readPageOptions(
+  secureOption: unknown,
+  guardOption: unknown,
+  lockOption: unknown,
+  wipeOption: unknown,
+  dontDumpOption: unknown,
+  hugeOption: unknown,
+): number {
+  const secure = checkBoolean('options.secure', secureOption) === true;
+  const guard = checkBoolean('options.guard', guardOption);
+  const lock = checkBoolean('options.lock', lockOption);
+  const wipe = checkBoolean('options.wipe', wipeOption);
+  const dontDump = checkBoolean('options.dontDump', dontDumpOption);
+  const huge = checkBoolean('options.hugePages', hugeOption);
   // secure sets the other four unless one of them says false explicitly.
-  const on = (value: boolean | undefined) => value ?? secure;
   return (
-    (on(guard) ? OPT_GUARD : 0) |
-    (on(lock) ? OPT_LOCK : 0) |
-    (on(wipe) ? OPT_WIPE : 0) |
-    (on(dontDump) ? OPT_DONT_DUMP : 0) |
+    ((guard ?? secure) ? OPT_GUARD : 0) |
+    ((lock ?? secure) ? OPT_LOCK : 0) |
+    ((wipe ?? secure) ? OPT_WIPE : 0) |
+    ((dontDump ?? secure) ? OPT_DONT_DUMP : 0) |
     (huge === true ? OPT_HUGE : 0)
   );
 }

@@ -102,10 +102,11 @@ export function readOptions<K extends string>(
   return out;
 }
 
-function isPlainObject(value: unknown): boolean {
+/** Whether value is a plain object (readOptions' test). Runs no code of the value's. */
+export function isPlainObject(value: unknown): boolean {
   if (typeof value !== 'object' || value === null || types.isProxy(value)) return false;
   const prototype = Object.getPrototypeOf(value);
-  if (prototype === null) return true;
+  if (prototype === null || prototype === Object.prototype) return true;
   // Object.prototype of any realm: the end of the chain, made by a function named Object.
   if (Object.getPrototypeOf(prototype) !== null) return false;
   const constructor = ownData(prototype, 'constructor');

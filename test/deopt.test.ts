@@ -1,13 +1,15 @@
-// Arena's and Pool's fast paths must keep their optimized code across full
-// garbage collections (scripts/check-deopt.js reads V8's own deopt trace and
+// The fast paths of Arena, Pool and Block must keep their optimized code across
+// full garbage collections (scripts/check-deopt.js reads V8's own deopt trace and
 // optimization status; it fails on a Pool that brands its Buffers with a
-// private field).
+// private field, and on a Block class whose map nothing keeps alive).
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 
-test('Arena.alloc, Pool.alloc and Pool.free stay optimized across gc()', () => {
+test('Arena.alloc, Pool.alloc, Pool.free, Block.alloc, block.free and block.buffer stay optimized across gc()', () => {
   const run = spawnSync(process.execPath, [path.join(__dirname, '..', 'scripts', 'check-deopt.js')], { encoding: 'utf8' });
   expect(run.stderr).toBe('');
-  expect(run.stdout).toMatch(/\nok: Arena\.prototype\.alloc, Pool\.prototype\.alloc, Pool\.prototype\.free stayed optimized across every collection\n$/);
+  expect(run.stdout).toMatch(
+    /\nok: Arena\.prototype\.alloc, Pool\.prototype\.alloc, Pool\.prototype\.free, Block\.alloc, Block\.prototype\.free, Block\.prototype\.buffer stayed optimized across every collection\n$/,
+  );
   expect(run.status).toBe(0);
 });
