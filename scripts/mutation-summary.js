@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Prints the per-file table of a Stryker JSON report (reports/mutation/mutation.json
-// by default) as markdown, and every surviving or uncovered mutant with its place.
-// Usage: node scripts/mutation-summary.js [report.json]
+// Prints the per-file table of Stryker JSON reports (reports/mutation/mutation.json
+// by default; the incremental files of test/mutation/incremental/ have the same
+// form) as markdown, and every surviving or uncovered mutant with its place.
+// Usage: node scripts/mutation-summary.js [report.json ...]
 'use strict';
 const fs = require('fs');
-const file = process.argv[2] ?? 'reports/mutation/mutation.json';
-const report = JSON.parse(fs.readFileSync(file, 'utf8'));
+const inputs = process.argv.length > 2 ? process.argv.slice(2) : ['reports/mutation/mutation.json'];
+const report = { files: {} };
+for (const input of inputs) Object.assign(report.files, JSON.parse(fs.readFileSync(input, 'utf8')).files);
 const rows = [];
 const open = [];
 const total = { Killed: 0, Timeout: 0, Survived: 0, NoCoverage: 0, CompileError: 0, RuntimeError: 0, Ignored: 0 };
