@@ -4,7 +4,7 @@
 // imports the whole package, so Stryker cannot narrow them itself) and its own
 // incremental file test/mutation/incremental/<name>.json and report
 // reports/mutation/<name>.json.
-// Usage: node scripts/mutation-run.js [--full] [--concurrency N] [lib/x.ts ...]
+// Usage: node scripts/mutation-run.js [--full] [--concurrency N] [--timeoutMS N] [lib/x.ts ...]
 // Every run is incremental (Stryker's --incremental): only mutants whose code or
 // covering tests changed since the committed file are run again, and the file
 // is rewritten. --full runs every mutant (--force) and rewrites it from scratch.
@@ -34,7 +34,7 @@ const files = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--full') flags.push('--force');
   else if (args[i] === '--record') record = true;
-  else if (args[i] === '--concurrency') flags.push(args[i], args[++i]);
+  else if (args[i] === '--concurrency' || args[i] === '--timeoutMS') flags.push(args[i], args[++i]);
   else files.push(args[i]);
 }
 if (!flags.includes('--concurrency')) flags.push('--concurrency', '1');
