@@ -2,6 +2,10 @@
 // "Mutation testing"). Stryker mutates lib/ in a sandbox copy of the project and
 // runs jest there with jest.stryker.config.js, which points the tests' '..' at
 // lib/ (not dist/), so each mutant is what the tests load.
+// scripts/mutation-run.js names each per-file run (SYSALLOC_MUTATION_NAME): its
+// reports then go to reports/mutation/<name>.json and .html.
+const name = process.env.SYSALLOC_MUTATION_NAME || 'mutation';
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 module.exports = {
   packageManager: 'npm',
@@ -29,10 +33,11 @@ module.exports = {
     'reports', 'build/Release/obj.target', 'build/Release/.deps',
   ],
   incremental: false,
-  incrementalFile: 'test/mutation/incremental.json',
+  // One incremental file per lib/ file (scripts/mutation-run.js passes it).
+  incrementalFile: `test/mutation/incremental/${name}.json`,
   reporters: ['progress', 'clear-text', 'json', 'html'],
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
-  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  jsonReporter: { fileName: `reports/mutation/${name}.json` },
+  htmlReporter: { fileName: `reports/mutation/${name}.html` },
   thresholds: { high: 95, low: 90, break: null },
   tempDirName: '.stryker-tmp',
   cleanTempDir: true,
