@@ -73,7 +73,7 @@ interface Recorded {
   id: number;
   size: number;
   at: number;
-  site: { stack?: string } | undefined;
+  site: string | undefined;
 }
 
 /**
@@ -85,20 +85,16 @@ export const debugHooks = {
   active: false,
   /** The page options a new Block takes: debug bits, or 0 for an ordinary block. */
   take(): number {
-    if (state.on) return OPT_DEBUG | OPT_GUARD;
+    // Debug mode: at the start of its own pages, as a page-aligned block would be
+    // (no late placement against a guard, which would change where it lies).
+    if (state.on) return OPT_DEBUG;
     if (--state.countdown > 0) return 0;
     state.countdown = state.sample;
     return OPT_DEBUG | OPT_GUARD;
   },
   allocated(block: object, size: number, at: number): void {
-    let site: { stack?: string } | undefined;
-    if (state.on) {
-      site = {};
-      const limit = Error.stackTraceLimit;
-      Error.stackTraceLimit = state.frames + 8;
-      Error.captureStackTrace(site, debugHooks.allocated);
-      Error.stackTraceLimit = limit;
-    }
+    let site: string | undefined;
+    if (state.on) site = captureStack(debugHooks.allocated);
     const record: Recorded = { id: ++state.ids, size, at, site };
     records.set(block, record);
     live.set(record.id, record);
@@ -110,12 +106,7 @@ export const debugHooks = {
     records.delete(block);
     live.delete(record.id);
     collected.unregister(block);
-    const site: { stack?: string } = {};
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = state.frames + 8;
-    Error.captureStackTrace(site, debugHooks.freed);
-    Error.stackTraceLimit = limit;
-    native.debugDescribe(record.at, describeFreed(record, site));
+    native.debugDescribe(record.at, describeFreed(record, captureStack(debugHooks.freed)));
   },
 };
 
@@ -132,10 +123,24 @@ const records = new WeakMap<object, Recorded>();
 const live = new Map<number, Recorded>();
 const collected = new FinalizationRegistry<number>((id) => live.delete(id));
 
+/**
+ * The stack here, as text. Formatted at once: a captured but unformatted stack
+ * keeps every frame's receiver and function alive (an Arena that allocated a
+ * chunk could then never be collected).
+ */
+function captureStack(above: Function): string | undefined {
+  const holder: { stack?: string } = {};
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = state.frames + 8;
+  Error.captureStackTrace(holder, above);
+  Error.stackTraceLimit = limit;
+  return typeof holder.stack === 'string' ? holder.stack : undefined;
+}
+
 /** The frames of a captured stack that are not sysalloc's own, at most `frames` of them. */
-function userFrames(site: { stack?: string } | undefined): string[] {
-  if (site === undefined || typeof site.stack !== 'string') return [];
-  return site.stack
+function userFrames(stack: string | undefined): string[] {
+  if (stack === undefined) return [];
+  return stack
     .split('\n')
     .slice(1)
     .map((line) => line.trim())
@@ -147,7 +152,7 @@ function hex(at: number): string {
   return '0x' + at.toString(16);
 }
 
-function describeFreed(record: Recorded, freedAt: { stack?: string }): string {
+function describeFreed(record: Recorded, freedAt: string | undefined): string {
   const allocated = userFrames(record.site);
   const lines = [
     `the memory of a Block of ${record.size} bytes at ${hex(record.at)}, freed`,
@@ -195,6 +200,11 @@ function enable(options?: DebugOptions): void {
   state.on = true;
   debugHooks.active = true;
   hookExit();
+}
+
+function disable(): void {
+  state.on = false;
+  debugHooks.active = state.sample !== 0;
 }
 
 function sizeBucket(size: number): number {
@@ -274,8 +284,7 @@ function sample(every: number): void {
 
 /**
  * The debug mode. `SYSALLOC_DEBUG=1` calls `debug.enable()` when sysalloc
- * loads; `SYSALLOC_GUARD_SAMPLE=N` calls `debug.sample(N)`. Neither can be
- * turned off again in a process.
+ * loads; `SYSALLOC_GUARD_SAMPLE=N` calls `debug.sample(N)`.
  */
 export const debug = {
   /**
@@ -287,9 +296,15 @@ export const debug = {
    * Calling it again changes the options.
    */
   enable,
+  /**
+   * From now on new Blocks are ordinary again (sampling, if set, goes on).
+   * Blocks recorded before keep their records until freed, and freed memory
+   * already in the quarantine stays there.
+   */
+  disable,
   /** One new Block in `every` is page-level, guarded and quarantined when freed, without sites (GWP-ASan's sampling). */
   sample,
-  /** Whether `enable` has been called (or SYSALLOC_DEBUG=1 was set). */
+  /** Whether debug mode is on: `enable` called (or SYSALLOC_DEBUG=1 set) and not `disable`d since. */
   get enabled(): boolean {
     return state.on;
   },
@@ -307,7 +322,10 @@ export const debug = {
 
 const fromEnv = process.env.SYSALLOC_DEBUG;
 // SYSALLOC_DEBUG=signal: the signal handler even where userfaultfd is allowed.
-if (fromEnv !== undefined && fromEnv !== '' && fromEnv !== '0') enable({ userfaultfd: fromEnv !== 'signal' });
+// SYSALLOC_DEBUG_REPORT=0: no leak report at exit.
+if (fromEnv !== undefined && fromEnv !== '' && fromEnv !== '0') {
+  enable({ userfaultfd: fromEnv !== 'signal', reportAtExit: process.env.SYSALLOC_DEBUG_REPORT !== '0' });
+}
 const sampleEnv = process.env.SYSALLOC_GUARD_SAMPLE;
 if (!state.on && sampleEnv !== undefined && sampleEnv !== '' && sampleEnv !== '0') {
   const every = Number(sampleEnv);
