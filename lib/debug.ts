@@ -110,6 +110,11 @@ export const debugHooks = {
   },
 };
 
+/** Whether debug mode records and quarantines now (Arena.reset renews its chunks then). @internal */
+export function debugRecording(): boolean {
+  return state.on;
+}
+
 const state = {
   on: false,
   frames: 8,

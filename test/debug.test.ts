@@ -236,3 +236,33 @@ describe('in this process', () => {
     debug.enable({ reportAtExit: false, quarantineBlocks: 4, quarantineBytes: 1 << 30 });
   });
 });
+
+test('Arena.reset in debug mode: the used chunk goes to the quarantine, a job still writing it is reported', () => {
+  const script = path.join(fixtures, 'arena-reset.js');
+  const size = 65536;
+  const result = run(script, [String(size)], { SYSALLOC_DEBUG: 'signal' });
+  expect(result.signal).toBe('SIGSEGV');
+  const err = result.stderr;
+  expect(err).toContain(`the memory of a Block of ${size} bytes at 0x`);
+  const freed = err.indexOf('freed at:');
+  expect(err.slice(err.indexOf('allocated at:'), freed)).toContain(`${script}:${lineOf(script, 'ALLOC-ARENA')}:`);
+  expect(err.slice(freed)).toContain(`${script}:${lineOf(script, 'RESET-ARENA')}:`);
+  expect(result.stdout).not.toContain('next intact: false');
+});
+
+test('Arena.reset without debug mode keeps its chunk (the same job then writes the new allocations)', () => {
+  const script = path.join(fixtures, 'arena-reset.js');
+  const result = run(script, ['65536'], {});
+  expect(result.status).toBe(0);
+  expect(result.stdout).toContain('randomFill: ok');
+  expect(result.stdout).toContain('next intact: false');
+});
+
+test('npm run demo:debug: the profile names the line of the forgotten scratch block, 7 of them', () => {
+  const demo = path.join(__dirname, '..', 'demo', 'debug-profile.js');
+  const result = run(demo, ['--chunks', '32'], {});
+  expect(result.status).toBe(0);
+  const line = lineOf(demo, 'the leak: this path never frees its scratch block') - 1; // the Block.alloc above it
+  expect(result.stdout).toMatch(new RegExp(`^\\s+\\d+\\s+7\\s+at scratchFor \\(.*debug-profile\\.js:${line}:`, 'm'));
+  expect(result.stdout).toContain('live blocks by size');
+});
