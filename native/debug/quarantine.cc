@@ -7,7 +7,6 @@
 #include <deque>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -21,6 +20,7 @@
 #include <unistd.h>
 #if defined(__linux__)
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #endif
@@ -55,15 +55,22 @@ std::mutex& Lock() {
   return *mutex;
 }
 
+// A report text waiting for its region (a type of sysalloc's own, so that the
+// map's code is hidden like the rest: scripts/check-exports.sh).
+struct Text {
+  std::string value;
+};
+
 // Guarded by Lock().
 struct State {
   Bounds bounds{kDefaultBlocks, kDefaultBytes};
   std::deque<Held> held;  // oldest first
-  std::vector<size_t> free_slots;
+  size_t free_slots[kMaxBlocks];  // a stack of slot indices
+  size_t free_count = 0;
   size_t bytes = 0;
   uint64_t entered = 0;
   uint64_t released = 0;
-  std::unordered_map<uintptr_t, std::string> texts;  // described at free(), not yet held
+  std::unordered_map<uintptr_t, Text> texts;  // described at free(), not yet held
 };
 State& S() {
   static State* state = new State();
@@ -214,12 +221,13 @@ bool InstallSignalHandler() {
 #if defined(__linux__)
 int g_uffd = -1;
 
-void WatchFaults(int fd) {
+void* WatchFaults(void* arg) {
+  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
   for (;;) {
     uffd_msg message;
     const ssize_t n = read(fd, &message, sizeof message);
     if (n < 0 && errno == EINTR) continue;
-    if (n != static_cast<ssize_t>(sizeof message)) return;
+    if (n != static_cast<ssize_t>(sizeof message)) return nullptr;
     if (message.event != UFFD_EVENT_PAGEFAULT) continue;
     const uintptr_t address = static_cast<uintptr_t>(message.arg.pagefault.address);
     const Slot* slot = FindSlot(address);
@@ -251,8 +259,18 @@ bool OpenUserfaultfd() {
     close(fd);
     return false;
   }
+  pthread_t watcher;
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  const bool started =
+      pthread_create(&watcher, &attributes, WatchFaults, reinterpret_cast<void*>(static_cast<intptr_t>(fd))) == 0;
+  pthread_attr_destroy(&attributes);
+  if (!started) {
+    close(fd);
+    return false;
+  }
   g_uffd = fd;
-  std::thread(WatchFaults, fd).detach();
   return true;
 #else
   return false;
@@ -324,7 +342,7 @@ void Withdraw(const Held& held, std::vector<os::Region>* out) {
   Slot& slot = g_slots[held.slot];
   slot.begin.store(0, std::memory_order_release);
   slot.end.store(0, std::memory_order_release);
-  S().free_slots.push_back(held.slot);
+  S().free_slots[S().free_count++] = held.slot;
   S().bytes -= Length(held.region);
   ++S().released;
   out->push_back(held.region);
@@ -348,16 +366,16 @@ bool Take(const os::Region& region) {
       Withdraw(s.held.front(), &out);
       s.held.pop_front();
     }
-    if (s.free_slots.empty() || s.bounds.blocks == 0) {
+    if (s.free_count == 0 || s.bounds.blocks == 0) {
       s.texts.erase(reinterpret_cast<uintptr_t>(region.ptr));
     } else {
-      const size_t index = s.free_slots.back();
-      s.free_slots.pop_back();
+      const size_t index = s.free_slots[--s.free_count];
       Slot& slot = g_slots[index];
       auto text = s.texts.find(reinterpret_cast<uintptr_t>(region.ptr));
       if (text != s.texts.end()) {
-        slot.length = text->second.size() < kTextMax ? text->second.size() : kTextMax;
-        std::memcpy(slot.text, text->second.data(), slot.length);
+        const std::string& value = text->second.value;
+        slot.length = value.size() < kTextMax ? value.size() : kTextMax;
+        std::memcpy(slot.text, value.data(), slot.length);
         s.texts.erase(text);
       } else {
         static const char kUnknown[] = "a block freed without a description (its free() site was not recorded)";
@@ -407,8 +425,7 @@ Catcher Enable(const Bounds& bounds, bool prefer_userfaultfd) {
       if (g_texts == nullptr) return Catcher::kNone;
       g_slots = new Slot[kMaxBlocks];
       for (size_t i = 0; i < kMaxBlocks; ++i) g_slots[i].text = g_texts + i * kTextMax;
-      s.free_slots.reserve(kMaxBlocks);
-      for (size_t i = kMaxBlocks; i > 0; --i) s.free_slots.push_back(i - 1);
+      for (size_t i = kMaxBlocks; i > 0; --i) s.free_slots[s.free_count++] = i - 1;
       Catcher catcher = Catcher::kNone;
 #if defined(_WIN32)
       (void)prefer_userfaultfd;
@@ -437,7 +454,7 @@ Catcher Current() { return g_catcher.load(); }
 
 void Describe(uintptr_t ptr, const char* text, size_t length) {
   std::lock_guard<std::mutex> guard(Lock());
-  S().texts[ptr].assign(text, length);
+  S().texts[ptr].value.assign(text, length);
 }
 
 Stats GetStats() {
