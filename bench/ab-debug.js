@@ -7,7 +7,7 @@
 //   - this build with SYSALLOC_GUARD_SAMPLE=N (default 1000) against itself
 //     without it (block alloc+free).
 // Prints the median ns per op of each and the ratios.
-//   node bench/ab-debug.js OLD_PACKAGE_DIR [--rounds=N] [--sample=N]
+//   node bench/ab-debug.js OLD_PACKAGE_DIR [--rounds=N] [--sample=N] [--only=old|sample]
 // (OLD_PACKAGE_DIR: a built checkout, dist/ and build/Release, with its own bench/case.js)
 const path = require('path');
 const { spawnSync } = require('child_process');
@@ -19,6 +19,7 @@ const option = (name, fallback) => Number((args.find((a) => a.startsWith(`--${na
 const ROUNDS = option('rounds', 7);
 const SAMPLE = option('sample', 1000);
 const newDir = path.join(__dirname, '..');
+const only = (args.find((a) => a.startsWith('--only=')) ?? '').split('=')[1];
 
 const clean = { ...process.env };
 delete clean.SYSALLOC_DEBUG;
@@ -26,11 +27,11 @@ delete clean.SYSALLOC_GUARD_SAMPLE;
 
 // [label, package dir, case, size, extra env]
 const VARIANTS = [];
-for (const [name, size] of [['block-nozero', 64], ['block-nozero', 4096], ['block-nozero', 1 << 20], ['pool-fast', 4096], ['pool-checked', 4096], ['arena', 4096]]) {
+if (only !== 'sample') for (const [name, size] of [['block-nozero', 64], ['block-nozero', 4096], ['block-nozero', 1 << 20], ['pool-fast', 4096], ['pool-checked', 4096], ['arena', 4096]]) {
   VARIANTS.push({ group: `${name} ${size}: new / old, debug off`, side: 'old', dir: path.resolve(oldDir), name, size, env: {} });
   VARIANTS.push({ group: `${name} ${size}: new / old, debug off`, side: 'new', dir: newDir, name, size, env: {} });
 }
-for (const size of [64, 4096, 1 << 20]) {
+if (only !== 'old') for (const size of [64, 4096, 1 << 20]) {
   const group = `block-nozero ${size}: SYSALLOC_GUARD_SAMPLE=${SAMPLE} / off`;
   VARIANTS.push({ group, side: 'old', dir: newDir, name: 'block-nozero', size, env: {} });
   VARIANTS.push({ group, side: 'new', dir: newDir, name: 'block-nozero', size, env: { SYSALLOC_GUARD_SAMPLE: String(SAMPLE) } });
