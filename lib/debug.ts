@@ -280,11 +280,11 @@ function report(): DebugReport {
 }
 
 function sample(every: number): void {
-  if (!Number.isInteger(every) || every < 1) throw invalidParam('every', 'an integer from 1 up', every);
-  if (native.debugStats().catcher === 'none') native.debugEnable(1024, 256 * 1024 * 1024, true);
+  if (!Number.isSafeInteger(every) || every < 0) throw invalidParam('every', 'an integer from 0 up (0: no sampling)', every);
+  if (every !== 0 && native.debugStats().catcher === 'none') native.debugEnable(1024, 256 * 1024 * 1024, true);
   state.sample = every;
   state.countdown = every;
-  debugHooks.active = true;
+  debugHooks.active = state.on || every !== 0;
 }
 
 /**
@@ -307,7 +307,7 @@ export const debug = {
    * already in the quarantine stays there.
    */
   disable,
-  /** One new Block in `every` is page-level, guarded and quarantined when freed, without sites (GWP-ASan's sampling). */
+  /** One new Block in `every` is page-level, guarded and quarantined when freed, without sites (GWP-ASan's sampling); 0 stops sampling. */
   sample,
   /** Whether debug mode is on: `enable` called (or SYSALLOC_DEBUG=1 set) and not `disable`d since. */
   get enabled(): boolean {

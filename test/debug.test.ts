@@ -232,7 +232,8 @@ describe('in this process', () => {
     );
     expect(() => debug.enable({ nope: 1 } as never)).not.toThrow(); // unknown keys are ignored, as everywhere
     expect(() => debug.enable([] as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_PARAM' }));
-    expect(() => debug.sample(0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_PARAM' }));
+    expect(() => debug.sample(-1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_PARAM' }));
+    expect(() => debug.sample(1.5)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_PARAM' }));
     debug.enable({ reportAtExit: false, quarantineBlocks: 4, quarantineBytes: 1 << 30 });
   });
 });
