@@ -4,6 +4,7 @@ import { native } from './native';
 import { adoptable, ManagedRegion, MemoryRegion, MOVED_CAUSE, wrapError } from './managed-region';
 import { checkAlign, checkBoolean, checkSize, MAX_SIZE } from './validate';
 import { viewBuffer } from './view-buffer';
+import { debugRecording } from './debug';
 
 // Module constants rather than imports: the fast path reads them on every call.
 const ViewBuffer = viewBuffer;
@@ -147,6 +148,7 @@ export class Arena {
     this.#checkAlive('reset');
     this.#settleMoved();
     this.#leave();
+    if (debugRecording()) this.#renewChunks();
     let failure: AllocError | undefined;
     for (const chunk of this.#chunks.slice()) {
       if (usedIn(chunk) === 0) continue; // nothing was handed out from this view
@@ -295,6 +297,20 @@ export class Arena {
       }
     }
     this.#enter(enter);
+  }
+
+  // Debug mode (lib/debug.ts): each chunk of the arena's own used since the last
+  // reset is freed, so its memory goes to the debug quarantine, and replaced by a
+  // fresh one; a chunk without a replacement is reset as usual.
+  #renewChunks(): void {
+    for (const chunk of this.#chunks.slice()) {
+      if (chunk.fromCaller || usedIn(chunk) === 0) continue;
+      const replacement = this.#replacement(chunk);
+      if (replacement === undefined) continue;
+      this.#chunks[this.#chunks.indexOf(chunk)] = replacement;
+      chunk.detachView();
+      chunk.release();
+    }
   }
 
   // A new chunk of the same size and alignment, or undefined when there is no memory for one.

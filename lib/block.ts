@@ -3,6 +3,7 @@ import { defaultAlign } from './align';
 import { native, SourceName } from './native';
 import { checkAlign, checkBoolean, checkSize } from './validate';
 import { closeShared, makeHandle, openShared, readHandle, SharedBlockHandle } from './shared';
+import { debugHooks } from './debug';
 
 export interface BlockOptions {
   /** A power of two. Default: the size itself when it is a power of two, else the page size; with `guard`, also at most the largest power of two dividing the size. */
@@ -122,11 +123,15 @@ export class Block {
     const align =
       explicitAlign ??
       ((pageOptions & OPT_GUARD) !== 0 ? Math.min(defaultAlign(size), largestPowerOfTwoDividing(size)) : defaultAlign(size));
-    if (pageOptions !== 0) {
-      const paged = native.blockAllocPages(size, align, pageOptions);
+    // Debug mode and sampling (lib/debug.ts): a page-level block, quarantined when freed.
+    const debugBits = debugHooks.active ? debugHooks.take() : 0;
+    if (pageOptions !== 0 || debugBits !== 0) {
+      const paged = native.blockAllocPages(size, align, pageOptions === 0 ? debugBits : pageOptions | (debugBits & OPT_DEBUG));
       if (typeof paged === 'number') throw paged === status.lockRefused ? lockRefused(size) : allocFailure(paged, size, align);
       const at = allocAddress[0];
-      return new Block(constructing, paged, size, align, at, native.pageState(paged) & 0xff);
+      const block = new Block(constructing, paged, size, align, at, pageOptions === 0 ? 0 : native.pageState(paged) & 0xff);
+      if (debugBits !== 0) debugHooks.allocated(block, size, at);
+      return block;
     }
     const result = native.blockAlloc(size, align, zero);
     if (typeof result === 'number') throw allocFailure(result, size, align);
@@ -308,6 +313,7 @@ export class Block {
     const result = native.blockFree(this.#buffer, this.#at);
     if (result !== status.ok) throw this.#notAllocated('free');
     this.#freed = true;
+    if (debugHooks.active) debugHooks.freed(this);
   }
 
   /** For `using`: frees unless already freed. */
@@ -345,6 +351,7 @@ const OPT_LOCK = 2;
 const OPT_WIPE = 4;
 const OPT_DONT_DUMP = 8;
 const OPT_HUGE = 16;
+const OPT_DEBUG = 32;
 
 function largestPowerOfTwoDividing(size: number): number {
   let align = 1;

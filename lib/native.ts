@@ -144,6 +144,15 @@ export interface NativeAddon {
   trimCache(): void;
   /** V8's external-memory total, as napi_adjust_external_memory reports it. */
   externalMemory(): number;
+  /** Debug mode (native/debug): installs the catcher once, sets the quarantine's bounds; the catcher's name. */
+  debugEnable(blocks: number, bytes: number, preferUserfaultfd: boolean): string;
+  /** The report of the debug block at `address`, kept for when its memory enters the quarantine. */
+  debugDescribe(address: number, text: string): void;
+  debugStats(): { quarantinedBlocks: number; quarantinedBytes: number; entered: number; released: number; catcher: string };
+  /** Returns every quarantined debug block to the allocator. */
+  debugFlush(): void;
+  readonly debugMaxBlocks: number;
+  readonly debugTextMax: number;
   shimPointers(): NativeShimPointers;
   shimStats(): NativeShimStats;
   readonly pageSize: number;

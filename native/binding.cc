@@ -43,6 +43,10 @@ namespace shared_binding {
 // shared_binding.cc: regions shared across threads.
 void Init(napi_env env, napi_value exports);
 }  // namespace shared_binding
+namespace debug_binding {
+// debug/debug_binding.cc: the debug mode (debugEnable, debugDescribe, ...).
+void Init(Napi::Env env, Napi::Object exports);
+}  // namespace debug_binding
 }  // namespace sysalloc
 
 #ifdef SYSALLOC_TESTING
@@ -641,6 +645,7 @@ enum PageOption : uint32_t {
   kOptWipe = 4,
   kOptDontDump = 8,
   kOptHugePages = 16,
+  kOptDebug = 32,  // debug mode: quarantined by native/debug when freed
 };
 
 // allocPages(size, align, options) -> Buffer | Status: a page-backed block.
@@ -668,6 +673,7 @@ napi_value BlockAllocPages(napi_env env, napi_callback_info info) {
   request.wipe = (options & kOptWipe) != 0;
   request.dont_dump = (options & kOptDontDump) != 0;
   request.huge = (options & kOptHugePages) != 0;
+  request.debug = (options & kOptDebug) != 0;
   os::Region region;
   switch (blocks::AllocatePages(size, align, request, &region)) {
     case blocks::PageStatus::kOk: break;
@@ -1166,6 +1172,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
   shim_binding::Init(env, exports);
   InitPages(env, exports);
+  debug_binding::Init(env, exports);
   exports.Set("pageSize", static_cast<double>(os::PageSize()));
   exports.Set("allocationGranularity", static_cast<double>(os::AllocationGranularity()));
   exports.Set("maxAlign", kMaxAlign);

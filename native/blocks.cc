@@ -118,6 +118,9 @@ constexpr os::Source kPagesSource = os::Source::kMmap;
 void (*g_pages_release_hook)(const os::Region&) = nullptr;
 #endif
 
+std::atomic<bool (*)(const os::Region&)> g_debug_take{nullptr};
+std::atomic<void (*)(const os::Region&)> g_debug_forget{nullptr};
+
 bool RoundUp(size_t size, size_t unit, size_t* out) {
   size_t sum;
   if (size > SIZE_MAX - (unit - 1)) return false;
@@ -216,6 +219,7 @@ PageStatus AllocatePages(size_t size, size_t align, const PageRequest& request, 
     flags |= kLocked;
   }
   if (request.wipe) flags |= kWipe;
+  if (request.debug) flags |= kDebug;
   region.page_flags = flags;
   // As late as the alignment allows: the last byte against the trailing guard.
   region.ptr = guard != 0 ? pages + ((length - size) & ~(align - 1)) : pages;
@@ -239,6 +243,19 @@ bool HugePagesBacked(const os::Region& region) {
 #else
   return os::HugePageBytes(PagesStart(region), PagesLength(region)) != 0;
 #endif
+}
+
+void SetDebugHooks(bool (*take)(const os::Region&), void (*forget)(const os::Region&)) {
+  g_debug_forget.store(forget);
+  g_debug_take.store(take);
+}
+
+void ReleaseQuarantined(const os::Region& region) {
+#ifdef SYSALLOC_FAULT_INJECTION
+  // The release hook reads the pages: give back the access the quarantine took.
+  if (g_pages_release_hook != nullptr) os::Protect(PagesStart(region), PagesLength(region), os::Access::kReadWrite);
+#endif
+  ReleasePagesToOs(region);
 }
 
 #ifdef SYSALLOC_FAULT_INJECTION
@@ -267,6 +284,10 @@ void Release(const os::Region& region) {
   live_blocks.fetch_sub(1, std::memory_order_relaxed);
   live_bytes.fetch_sub(region.size, std::memory_order_relaxed);
   if (region.page_flags != 0) {
+    if (region.page_flags & kDebug) {
+      auto forget = g_debug_forget.load();
+      if (forget != nullptr) forget(region);
+    }
     WipePages(region);
     ReleasePagesToOs(region);
     return;
@@ -286,6 +307,10 @@ void ReleaseRetired(const os::Region& region) {
   quarantined_blocks.fetch_sub(1, std::memory_order_relaxed);
   quarantined_bytes.fetch_sub(region.size, std::memory_order_relaxed);
   if (region.page_flags != 0) {
+    if (region.page_flags & kDebug) {
+      auto take = g_debug_take.load();
+      if (take != nullptr && take(region)) return;
+    }
     ReleasePagesToOs(region);  // wiped by Retire
     return;
   }

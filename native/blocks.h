@@ -54,6 +54,7 @@ enum PageFlags : uint8_t {
   kWipe = 8,       // zeroed (os::SecureZero) before release, and at Retire
   kNoDump = 16,    // Advise(kNoDump) accepted
   kHugePages = 32, // huge pages asked for and accepted (Linux: advised; Windows: large pages mapped)
+  kDebug = 64,     // debug mode: its memory goes to the debug quarantine when freed from JavaScript
 };
 
 struct PageRequest {
@@ -62,6 +63,7 @@ struct PageRequest {
   bool wipe = false;
   bool dont_dump = false;
   bool huge = false;
+  bool debug = false;
 };
 
 enum class PageStatus { kOk, kNoMemory, kLockRefused };
@@ -80,6 +82,13 @@ bool ProtectPages(os::Region* region, os::Access access);
 
 // Whether the kernel backs a page-backed block with huge pages now.
 bool HugePagesBacked(const os::Region& region);
+
+// The debug quarantine (native/debug): a retired region with kDebug is offered to
+// take(region) instead of being released; true means it keeps the region and
+// gives it back later with ReleaseQuarantined. forget(region) is told when a
+// kDebug region is released any other way (a finalizer). Set once, before use.
+void SetDebugHooks(bool (*take)(const os::Region& region), void (*forget)(const os::Region& region));
+void ReleaseQuarantined(const os::Region& region);
 
 #ifdef SYSALLOC_FAULT_INJECTION
 // Test builds: hook(region) runs just before a page-backed region is unlocked and

@@ -1,6 +1,6 @@
 import { Block, blockSource, blockStats, isAligned, MAX_ALIGN, MAX_SIZE, pageSize, trimBlockCache } from '..';
 import { native } from '../dist/native';
-import { ALIGNS, caught, delta, settle, SIZES, turn } from './helpers';
+import { ALIGNS, caught, delta, ordinaryBlocks, settle, SIZES, turn } from './helpers';
 
 describe('Block alignment', () => {
   test.each(SIZES.flatMap((size) => ALIGNS.map((align) => [size, align])))(
@@ -162,21 +162,24 @@ describe('Block.free', () => {
     expect(after.liveBytes).toBe(before.liveBytes);
   });
 
-  test('a released large region is reused from the cache once the quarantine has let it go, and trimming returns it', async () => {
-    trimBlockCache();
-    const first = Block.alloc(1 << 20, { zero: false });
-    first.free();
-    expect(blockStats().cachedBlocks).toBe(0); // quarantined until this synchronous run ends
-    await turn();
-    const cached = blockStats();
-    expect(cached.cachedBlocks).toBe(1);
-    const second = Block.alloc(1 << 20);
-    expect(blockStats().cacheHits).toBe(cached.cacheHits + 1);
-    expect(second.buffer.every((byte) => byte === 0)).toBe(true);
-    second.free();
-    trimBlockCache();
-    expect(blockStats().cachedBlocks).toBe(0);
-    expect(blockStats().cachedBytes).toBe(0);
+  describe('with ordinary blocks, not debug mode ones', () => {
+    ordinaryBlocks();
+    test('a released large region is reused from the cache once the quarantine has let it go, and trimming returns it', async () => {
+      trimBlockCache();
+      const first = Block.alloc(1 << 20, { zero: false });
+      first.free();
+      expect(blockStats().cachedBlocks).toBe(0); // quarantined until this synchronous run ends
+      await turn();
+      const cached = blockStats();
+      expect(cached.cachedBlocks).toBe(1);
+      const second = Block.alloc(1 << 20);
+      expect(blockStats().cacheHits).toBe(cached.cacheHits + 1);
+      expect(second.buffer.every((byte) => byte === 0)).toBe(true);
+      second.free();
+      trimBlockCache();
+      expect(blockStats().cachedBlocks).toBe(0);
+      expect(blockStats().cachedBytes).toBe(0);
+    });
   });
 });
 
@@ -196,19 +199,22 @@ describe('the GC finalizer', () => {
     expect(released).toEqual(allocated);
   });
 
-  test('does not free again a block freed explicitly', async () => {
-    const before = await settle();
-    const count = 200;
-    (() => {
-      for (let i = 0; i < count; i++) Block.alloc(4096).free();
-    })();
-    native.drainQuarantine(); // what the microtask after this turn would do
-    const freed = blockStats();
-    expect(freed.liveBlocks).toBe(before.liveBlocks);
-    const after = await settle();
-    expect(after.liveBlocks).toBe(before.liveBlocks);
-    expect(delta(before, after, 'osReleases')).toEqual(delta(before, freed, 'osReleases'));
-    expect(delta(before, after, 'osReleases')).toEqual(delta(before, after, 'osAllocations'));
+  describe('with ordinary blocks, not debug mode ones', () => {
+    ordinaryBlocks();
+    test('does not free again a block freed explicitly', async () => {
+      const before = await settle();
+      const count = 200;
+      (() => {
+        for (let i = 0; i < count; i++) Block.alloc(4096).free();
+      })();
+      native.drainQuarantine(); // what the microtask after this turn would do
+      const freed = blockStats();
+      expect(freed.liveBlocks).toBe(before.liveBlocks);
+      const after = await settle();
+      expect(after.liveBlocks).toBe(before.liveBlocks);
+      expect(delta(before, after, 'osReleases')).toEqual(delta(before, freed, 'osReleases'));
+      expect(delta(before, after, 'osReleases')).toEqual(delta(before, after, 'osAllocations'));
+    });
   });
 
   test('keeps a block alive while any view of it is reachable', async () => {

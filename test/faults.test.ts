@@ -48,6 +48,28 @@ const EVERY = Number.MAX_SAFE_INTEGER;
 
 afterEach(() => t.faultArm(0, 0));
 
+// These count the OS calls of ordinary blocks, one per Block; debug mode (npm run
+// test:debug) serves Blocks page-level, whose refusals the test below checks.
+lib.debug.disable();
+
+test('debug mode: a refused page-level mapping is ERR_NO_MEMORY and nothing is held', () => {
+  lib.debug.enable({ reportAtExit: false });
+  try {
+    const before = lib.blockStats();
+    const recorded = lib.debug.report().liveBlocks;
+    t.faultArm(1, 1);
+    expect(() => lib.Block.alloc(4096)).toThrow(expect.objectContaining({ code: 'ERR_NO_MEMORY' }));
+    t.faultArm(0, 0);
+    expect(lib.blockStats().liveBlocks).toBe(before.liveBlocks);
+    expect(lib.debug.report().liveBlocks).toBe(recorded);
+    const block = lib.Block.alloc(4096);
+    expect(lib.debug.report().liveBlocks).toBe(recorded + 1);
+    block.free();
+  } finally {
+    lib.debug.disable();
+  }
+});
+
 test('the facade runs over the testing addon; the published addon has no switch', () => {
   expect(lib.shim.pointers().table).toBe(addon.shimPointers().table);
   expect(lib.shim.pointers().table).not.toBe(published.shimPointers().table);

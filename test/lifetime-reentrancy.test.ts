@@ -6,6 +6,7 @@
 // handed out again before that run returns to the event loop, unless the
 // allocator has no other memory for the request.
 import { addressOf, Arena, Heap, PageAllocator, Pool } from '..';
+import { ordinaryBlocks } from './helpers';
 
 interface NodeBufferInternals {
   utf8Write(s: string, offset: unknown, length?: unknown): number;
@@ -59,7 +60,10 @@ const CASES: Case[] = [
   },
 ];
 
-describe.each(CASES)('$name inside a native Buffer method', ({ make }) => {
+describe.each(CASES)('$name inside a native Buffer method', ({ name, make }) => {
+  // Where an Arena's released memory comes back: debug mode (npm run test:debug)
+  // gives a reset arena fresh chunks instead (test/debug.test.ts).
+  if (name === 'Arena reset') ordinaryBlocks();
   test('fill({ valueOf }) writes into neither the next allocation nor its memory', () => {
     const t = make(N);
     let c: Buffer | undefined;
@@ -126,40 +130,46 @@ describe.each(CASES)('$name inside a native Buffer method', ({ make }) => {
 });
 
 describe('when the allocator has no other memory, it reuses what the run released', () => {
-  test('Arena: after reset, bumping goes on past the previous high-water offset and wraps only when the chunk is exhausted', async () => {
-    const arena = new Arena({ capacity: 4096 });
-    const base = address(arena.alloc(1000));
-    arena.reset();
-    expect(arena.used).toBe(0);
-    const a = arena.alloc(1000, 1);
-    expect(address(a)).toBe(base + 1000);
-    const b = arena.alloc(1500, 1);
-    expect(address(b)).toBe(base + 2000);
-    expect(arena.used).toBe(2500);
-    // 596 bytes left at the end; 900 do not fit, so the arena goes back to the
-    // memory the reset released ([0, 1000)), the only memory it has for them.
-    const wrapped = arena.alloc(900, 1);
-    expect(address(wrapped)).toBe(base);
-    // The end of the chunk is still used for what fits there.
-    const tail = arena.alloc(500, 1);
-    expect(address(tail)).toBe(base + 3500);
-    expect(arena.used).toBe(3900);
-    expect(arena.used + arena.available).toBe(arena.capacity);
-    expect([a, b, wrapped, tail].every((x) => x.length > 0)).toBe(true);
-    arena.reset();
-    await endOfRun();
-    // Nothing allocated since the reset: after the run the chunk starts over at 0.
-    expect(address(arena.alloc(16))).toBe(base);
-    arena.destroy();
+  describe('with debug mode off (its reset takes fresh chunks)', () => {
+    ordinaryBlocks();
+    test('Arena: after reset, bumping goes on past the previous high-water offset and wraps only when the chunk is exhausted', async () => {
+      const arena = new Arena({ capacity: 4096 });
+      const base = address(arena.alloc(1000));
+      arena.reset();
+      expect(arena.used).toBe(0);
+      const a = arena.alloc(1000, 1);
+      expect(address(a)).toBe(base + 1000);
+      const b = arena.alloc(1500, 1);
+      expect(address(b)).toBe(base + 2000);
+      expect(arena.used).toBe(2500);
+      // 596 bytes left at the end; 900 do not fit, so the arena goes back to the
+      // memory the reset released ([0, 1000)), the only memory it has for them.
+      const wrapped = arena.alloc(900, 1);
+      expect(address(wrapped)).toBe(base);
+      // The end of the chunk is still used for what fits there.
+      const tail = arena.alloc(500, 1);
+      expect(address(tail)).toBe(base + 3500);
+      expect(arena.used).toBe(3900);
+      expect(arena.used + arena.available).toBe(arena.capacity);
+      expect([a, b, wrapped, tail].every((x) => x.length > 0)).toBe(true);
+      arena.reset();
+      await endOfRun();
+      // Nothing allocated since the reset: after the run the chunk starts over at 0.
+      expect(address(arena.alloc(16))).toBe(base);
+      arena.destroy();
+    });
   });
 
-  test('Arena: a request larger than what is left after the high-water offset uses the whole chunk again', () => {
-    const arena = new Arena({ capacity: 4096 });
-    const base = address(arena.alloc(4000));
-    arena.reset();
-    const all = arena.alloc(4096);
-    expect(address(all)).toBe(base);
-    arena.destroy();
+  describe('with debug mode off (its reset takes fresh chunks)', () => {
+    ordinaryBlocks();
+    test('Arena: a request larger than what is left after the high-water offset uses the whole chunk again', () => {
+      const arena = new Arena({ capacity: 4096 });
+      const base = address(arena.alloc(4000));
+      arena.reset();
+      const all = arena.alloc(4096);
+      expect(address(all)).toBe(base);
+      arena.destroy();
+    });
   });
 
   test('a synchronous loop of alloc and release does not make a growing Arena or checked Heap grow', () => {

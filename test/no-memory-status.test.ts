@@ -82,6 +82,8 @@ describe('each native status of blockAlloc', () => {
     lastError: () => 'out of external memory (as reported)',
   };
   const lib = load(native);
+  // The statuses of blockAlloc, the ordinary path: debug mode (npm run test:debug) serves Blocks page-level.
+  lib.debug.disable();
   afterEach(() => (answer = undefined));
 
   test.each<[string, string, string]>([

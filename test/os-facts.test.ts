@@ -6,7 +6,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import { Block, blockSource, blockStats, BlockStats, pageSize, SourceName, trimBlockCache } from '..';
 import { native, nativePath } from '../dist/native';
-import { ALIGNS, delta, settle, SIZES } from './helpers';
+import { ALIGNS, delta, ordinaryBlocks, settle, SIZES } from './helpers';
 
 interface Facts {
   /** The call that serves a small block, and the one that serves a large block. */
@@ -96,6 +96,7 @@ describe(`${process.platform}: blockSource names the call per size class`, () =>
 });
 
 describe(`${process.platform}: each block comes from the call blockSource names and goes back through its match`, () => {
+  ordinaryBlocks();
   beforeAll(async () => {
     await settle();
   });

@@ -21,6 +21,9 @@ jest.isolateModules(() => {
   jest.doMock('bindings', () => () => addon);
   lib = require('..');
 });
+// Page-level blocks as the options make them, returned at free: debug mode (npm
+// run test:debug) keeps freed ones in its quarantine (test/debug.test.ts).
+lib.debug.disable();
 
 const linux = process.platform === 'linux';
 

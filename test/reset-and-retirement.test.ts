@@ -3,6 +3,11 @@
 // list, and a checked Pool retires that block's slots, counted out of `slots`
 // and `available` at once and out of `slots` as each live one is freed.
 import { AllocError, Arena, Block, Pool, addressOf } from '..';
+import { ordinaryBlocks } from './helpers';
+
+// Which chunks a reset keeps, by address: debug mode (npm run test:debug) renews
+// every used chunk of the arena's own at reset instead (test/debug.test.ts).
+ordinaryBlocks();
 
 function caught(fn: () => unknown): AllocError {
   try {
