@@ -2,7 +2,7 @@ import { Block, disposeSymbol } from './block';
 import { AllocError, describe, invalidParam } from './errors';
 import { Buddy, ceilLog2, floorLog2, GRANULE, HeapCore, MAX_BUDDY_REGION, Tlsf } from './heap-core';
 import { native } from './native';
-import { adoptable, hex, ManagedRegion, MemoryRegion, wrapError } from './managed-region';
+import { adoptable, hex, ManagedRegion, MemoryRegion, releaseAll, wrapError } from './managed-region';
 import { ALLOCATION, tag, taggedBuffer } from './tagged-buffer';
 import { checkAlign, checkSize, MAX_ALIGN, MAX_SIZE } from './validate';
 
@@ -195,11 +195,7 @@ export class Heap {
   destroy(): void {
     this.#checkAlive('destroy');
     this.#destroyed = true;
-    if (this.checked) for (const buf of this.#live) if (buf !== undefined) native.viewDetach(buf);
-    for (const region of this.#regions) {
-      region.detachView();
-      region.release();
-    }
+    releaseAll(this.#regions, this.#live, this.checked);
     this.#regions = [];
     this.#arrayBuffers = [];
     this.#live = [];

@@ -103,6 +103,19 @@ export class ManagedRegion {
 }
 
 /**
+ * Ends every region of an allocator being destroyed: in checked mode first
+ * detaches each live allocation (`live`, the Buffers handed out), then each
+ * region's whole view, then frees each region's Block (ManagedRegion.release).
+ */
+export function releaseAll(regions: readonly ManagedRegion[], live: readonly (Buffer | undefined)[], checked: boolean): void {
+  if (checked) for (const buf of live) if (buf !== undefined) native.viewDetach(buf);
+  for (const region of regions) {
+    region.detachView();
+    region.release();
+  }
+}
+
+/**
  * Checks a Block handed to addMemory of an allocator of `kind` (`owner` names
  * it in messages: 'this arena'): ERR_INVALID_PARAM for anything but a Block,
  * ERR_NOT_ALLOCATED for a freed one, ERR_MEMORY_OVERLAP when its memory

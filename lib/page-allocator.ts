@@ -2,7 +2,7 @@ import { Bitmap } from './bitmap';
 import { Block, disposeSymbol } from './block';
 import { AllocError, invalidParam } from './errors';
 import { native } from './native';
-import { adoptable, hex, ManagedRegion, MemoryRegion, wrapError } from './managed-region';
+import { adoptable, hex, ManagedRegion, MemoryRegion, releaseAll, wrapError } from './managed-region';
 import { allocationOf, tag, taggedBuffer } from './tagged-buffer';
 import { checkAlign, checkSize, MAX_SIZE } from './validate';
 
@@ -249,11 +249,7 @@ export class PageAllocator {
   destroy(): void {
     this.#checkAlive('destroy');
     this.#destroyed = true;
-    if (this.checked) for (const buf of this.#live) if (buf !== undefined) native.viewDetach(buf);
-    for (const region of this.#regions) {
-      region.detachView();
-      region.release();
-    }
+    releaseAll(this.#regions, this.#live, this.checked);
     this.#regions = [];
     this.#live = [];
     this.#held = [];

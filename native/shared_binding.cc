@@ -16,14 +16,11 @@
 #include <dlfcn.h>
 #endif
 
+#include "binding_env.h"
 #include "blocks.h"
 #include "shared_blocks.h"
 
 namespace sysalloc {
-// binding.cc: returns a region's memory from a call in env: through env's
-// quarantine when from JavaScript (a native frame may hold the pointer), else at once.
-void ReturnRegion(napi_env env, const os::Region& region, bool from_javascript);
-
 namespace shared_binding {
 namespace {
 
@@ -89,21 +86,6 @@ void FinalizeSab(void* /*data*/, void* hint) {
   if (shared::Drop(static_cast<shared::Region*>(hint), &memory)) blocks::Release(memory);
 }
 
-// True once the environment can no longer run JavaScript (binding.cc explains the probe).
-bool TearingDown(napi_env env, SharedEnv* state) {
-  napi_value probe = nullptr;
-  napi_value value = nullptr;
-  if (state->probe == nullptr || napi_get_reference_value(env, state->probe, &probe) != napi_ok || probe == nullptr ||
-      napi_get_boolean(env, true, &value) != napi_ok) {
-    return true;
-  }
-  if (napi_set_named_property(env, probe, "alive", value) == napi_ok) return false;
-  bool pending = false;
-  napi_value ignored;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
-  return true;
-}
-
 // Drops the holder's reference unless its memory may have moved to an
 // ArrayBuffer that outlives this environment (detached by someone else, or
 // collected while the environment ends): then the reference is abandoned and
@@ -136,7 +118,7 @@ void FinalizeHolder(napi_env env, void* /*data*/, void* hint) {
   Holder* h = static_cast<Holder*>(hint);
   h->finalized = true;
   if (h->pinned) return;  // run inside our own detach (Bun, Deno): the caller settles
-  if (!h->dropped && h->owner->alive) SettleAtEnd(env, h, TearingDown(env, h->owner));
+  if (!h->dropped && h->owner->alive) SettleAtEnd(env, h, TearingDown(env, h->owner->probe));
   DeleteHolder(env, h);
 }
 
