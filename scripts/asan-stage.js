@@ -22,7 +22,7 @@ if (!process.argv[2] || stage === root) {
 }
 
 // Top-level entries the tests do not read, and folders never copied at any depth.
-const SKIP_TOP = new Set(['bench', 'demo']);
+const SKIP_TOP = new Set(['bench']);
 const SKIP_ANY = new Set(['node_modules', 'build', '.odirect']);
 
 function sync(from, to, top) {
