@@ -3,7 +3,7 @@
 // object: every rule from both sides, and none of them runs the value's code.
 import * as vm from 'vm';
 import { AllocError, Arena, Block } from '..';
-import { describe as describeValue } from '../dist/errors';
+import { describe as describeValue, readOptions } from '../dist/errors';
 import { caught } from './helpers';
 
 function expectInvalid(fn: () => unknown, message: string): void {
@@ -247,5 +247,32 @@ describe('a method called on the wrong object', () => {
     ],
   ])('%s', (_label, fn, message) => {
     expectInvalid(fn, message);
+  });
+});
+
+describe('readOptions: optional and required options objects', () => {
+  test('optional: undefined gives no values; an object gives each listed key, read once', () => {
+    expect(readOptions('options', undefined, ['a', 'b'], false)).toEqual({});
+    let reads = 0;
+    const options = {
+      get a() {
+        reads++;
+        return 1;
+      },
+      b: 'x',
+      c: 3,
+    };
+    expect(readOptions('options', options, ['a', 'b'], false)).toEqual({ a: 1, b: 'x' });
+    expect(reads).toBe(1);
+  });
+
+  test('required: undefined is refused like any other non-object', () => {
+    expectInvalid(() => readOptions('options', undefined, ['a'], true), 'options must be a plain object; got undefined');
+    expect(readOptions('options', { a: 2 }, ['a'], true)).toEqual({ a: 2 });
+  });
+
+  test('an object without a prototype is plain', () => {
+    const bare = Object.assign(Object.create(null) as object, { a: 4 });
+    expect(readOptions('options', bare, ['a'], true)).toEqual({ a: 4 });
   });
 });
