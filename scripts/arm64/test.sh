@@ -9,7 +9,7 @@
 # in binfmt_misc (a machine-wide setting this script does not touch), so the
 # tests start their children through qemu too (test/arm64/qemu-children.js).
 # Left out: the files that load test-only addons built for this machine only
-# (asan, faults, pages, shim, shim-libraries, shim-threads: test/consumers and
+# (asan, faults, pages, runtime-suite, shim, shim-libraries, shim-threads: test/consumers and
 # test/faults have no arm64 build); package and readme, which typecheck and run
 # the same JavaScript on every platform and would spend many minutes of qemu on
 # nothing arm64-specific; the four prlimit tests, whose limit would fall on qemu
@@ -46,5 +46,5 @@ export SYSALLOC_QEMU="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 export SYSALLOC_PROPERTY_OPS=${SYSALLOC_PROPERTY_OPS:-10000}
 exec $SYSALLOC_QEMU "$node" --expose-gc node_modules/jest/bin/jest.js --runInBand \
   --setupFiles "$PWD/test/setup.ts" --setupFiles "$PWD/test/arm64/qemu-children.js" \
-  --testPathIgnorePatterns '/test/(asan|faults|pages|shim|shim-libraries|shim-threads|worker-stress|package|readme)\.test\.ts$' \
+  --testPathIgnorePatterns '/test/(asan|faults|pages|runtime-suite|shim|shim-libraries|shim-threads|worker-stress|package|readme)\.test\.ts$' \
   --testNamePattern '^(?!.*(prlimit|the resident memory drops by its size))' "$@"
