@@ -3,15 +3,7 @@
 // an allocation exactly the next chunk's size. None allocates the limit itself.
 import { AllocError, Arena, Block, MAX_SIZE, Pool, addressOf, pageSize } from '..';
 import { checkSize } from '../dist/validate';
-
-function caught(fn: () => unknown): AllocError {
-  try {
-    fn();
-  } catch (error) {
-    return error as AllocError;
-  }
-  throw new Error('expected a throw');
-}
+import { caught } from './helpers';
 
 describe('MAX_SIZE is the largest size accepted', () => {
   test('the size check accepts MAX_SIZE and refuses MAX_SIZE + 1, with the bound in the message', () => {

@@ -3,15 +3,7 @@
 // named in it: the text is part of the contract (users match it in logs).
 import { AllocError, Arena, Block, MAX_SIZE, Pool } from '..';
 import { describe as describeValue } from '../dist/errors';
-
-function caught(fn: () => unknown): AllocError {
-  try {
-    fn();
-  } catch (error) {
-    return error as AllocError;
-  }
-  throw new Error('expected a throw');
-}
+import { caught } from './helpers';
 
 function expectError(fn: () => unknown, code: string, message: string): void {
   const error = caught(fn);
