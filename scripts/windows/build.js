@@ -245,7 +245,7 @@ async function buildTargets(gyp, args, importLib, headers) {
 // The Windows copy of the project: what the tests read (package.json, dist/,
 // test/, native/ headers...), node_modules linked, build/ only from this script.
 function stage(stageDir) {
-  const skip = new Set(['node_modules', 'build', 'bench', 'demo']);
+  const skip = new Set(['node_modules', 'build', 'bench']);
   fs.mkdirSync(stageDir, { recursive: true });
   for (const entry of fs.readdirSync(stageDir)) {
     if (entry !== 'build' && entry !== 'node_modules') fs.rmSync(path.join(stageDir, entry), { recursive: true, force: true });
