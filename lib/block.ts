@@ -296,7 +296,9 @@ export class Block {
    * quarantine; README "Lifetime"). If the memory was moved to another
    * ArrayBuffer (`transfer()`, a byte stream), free() ends this Block only; the
    * memory is released when that ArrayBuffer is collected. Throws
-   * ERR_NOT_ALLOCATED when already freed.
+   * ERR_NOT_ALLOCATED when already freed, and ERR_INVALID_PARAM, the block
+   * left live, when the runtime refuses to detach the buffer (Bun, while I/O on
+   * it is in flight).
    */
   free(): void {
     if (!isBlockValue(this)) throw invalidThis('Block.free', this);
@@ -311,7 +313,7 @@ export class Block {
       return;
     }
     const result = native.blockFree(this.#buffer, this.#at);
-    if (result !== status.ok) throw this.#notAllocated('free');
+    if (result !== status.ok) throw result === status.runtimeRefused ? this.#held() : this.#notAllocated('free');
     this.#freed = true;
     if (debugHooks.active) debugHooks.freed(this);
   }
@@ -327,6 +329,15 @@ export class Block {
     if (!isBlockValue(this)) return 'Block <not a Block>';
     const state = this.#freed ? 'freed' : `live at 0x${this.address.toString(16)}`;
     return `Block { size: ${this.size}, align: ${this.align}, ${state} }`;
+  }
+
+  #held(): AllocError {
+    return new AllocError(
+      'ERR_INVALID_PARAM',
+      `cannot free a block of ${this.size} bytes while the runtime holds its buffer for work in flight ` +
+        '(Bun holds a Buffer given to fs, zlib or crypto until the callback): ' +
+        'the block stays live; free it once that work has ended',
+    );
   }
 
   #notAllocated(action: string): AllocError {

@@ -52,6 +52,17 @@ Wrapper* FindMovedBlock(napi_env env, EnvState* state, napi_value value, napi_va
   return block;
 }
 
+// Why a detach of a live block's or view's ArrayBuffer failed: kRuntimeRefused
+// when the ArrayBuffer is still attached (the runtime holds it: Bun does while
+// fs, zlib or crypto work on it is in flight), the record untouched and the
+// reason kept for lastError(); kNotAllocated when it was detached already.
+Status DetachRefused(napi_env env, EnvState* state, napi_value arraybuffer) {
+  bool detached = true;
+  if (napi_is_detached_arraybuffer(env, arraybuffer, &detached) != napi_ok || detached) return kNotAllocated;
+  state->last_error = "the runtime refused to detach the ArrayBuffer (it holds it for work in flight)";
+  return kRuntimeRefused;
+}
+
 // free(buffer, address) -> Status. Accepts only the very Buffer alloc returned
 // (or another whole-length Uint8Array over the same memory), detaches it so every
 // view reads length 0, and returns the memory after the quarantine (or, while
@@ -72,7 +83,7 @@ napi_value BlockFree(napi_env env, napi_callback_info info) {
     moved->moved = true;
     return StatusValue(env, kOk);
   }
-  if (!DetachPinned(env, block, span.arraybuffer)) return StatusValue(env, kNotAllocated);
+  if (!DetachPinned(env, block, span.arraybuffer)) return StatusValue(env, DetachRefused(env, state, span.arraybuffer));
   block->detached = true;
   Settle(env, block, Cause::kJavaScript);
   return StatusValue(env, kOk);
@@ -121,7 +132,7 @@ napi_value ViewDetach(napi_env env, napi_callback_info info) {
   Spanned span;
   Wrapper* view = argc < 1 ? nullptr : FindView(env, state, arg, &span);
   if (view == nullptr) return StatusValue(env, kNotAllocated);
-  if (!DetachPinned(env, view, span.arraybuffer)) return StatusValue(env, kNotAllocated);
+  if (!DetachPinned(env, view, span.arraybuffer)) return StatusValue(env, DetachRefused(env, state, span.arraybuffer));
   DetachView(env, view, Cause::kJavaScript);
   if (view->finalized) {  // the runtime ran the finalizer inside the detach
     state->DropRecord(view);

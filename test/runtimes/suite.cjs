@@ -233,6 +233,29 @@ test('Block: finalizers run from the event loop (Node, Bun) or during collection
   eq(live().liveBlocks, before, 'every dropped block freed once the loop turned');
 });
 
+// Where the runtimes differ: Bun holds a Buffer given to zlib (fs, crypto)
+// until the callback and refuses to detach it meanwhile; Node and Deno detach.
+// Either way no memory is released while a view can still reach it.
+test('Block: free() while zlib works on the buffer: detached (Node, Deno) or refused and kept live (Bun)', async () => {
+  const zlib = require('zlib');
+  const b = Block.alloc(4096);
+  b.buffer.fill(0x61);
+  const done = new Promise((resolve) => zlib.deflate(b.buffer, (err) => resolve(err)));
+  if (typeof globalThis.Bun !== 'undefined') {
+    throwsCode(() => b.free(), 'ERR_INVALID_PARAM', 'free() while Bun holds the buffer');
+    eq(b.freed, false, 'the block stays live');
+    eq(b.buffer.length, 4096, 'its buffer still attached');
+    eq(await done, null, 'deflate after the refused free');
+    b.free();
+  } else {
+    b.free();
+    await done;
+  }
+  eq(b.freed, true, 'freed');
+  eq(b.buffer.length, 0, 'buffer detached');
+  throwsCode(() => b.free(), 'ERR_NOT_ALLOCATED', 'a second free');
+});
+
 // ---- Arena ----------------------------------------------------------------
 
 test('Arena: alloc aligns, reset detaches and reuses, destroy frees', () => {
