@@ -137,6 +137,23 @@ describe.each([4096, 1 << 20])('a %i-byte block freed while a thread-pool job ho
   });
 });
 
+test.each(['signal', '1'])('a block allocated and freed in a worker thread is reported the same (SYSALLOC_DEBUG=%s)', (mode) => {
+  const inWorker = path.join(fixtures, 'in-worker.js');
+  const result = run(inWorker, [], { SYSALLOC_DEBUG: mode });
+  const match = /^a (\d+) catcher (\w+)$/m.exec(result.stdout);
+  if (match === null) throw new Error(`no address from the worker:\n${result.stdout}\n${result.stderr}`);
+  const a = BigInt(match[1]);
+  expectStoppedAtTheTouch(result);
+  const err = result.stderr;
+  expect(err).toContain(`the memory of a Block of 4096 bytes at 0x${a.toString(16)}, freed`);
+  const allocated = err.indexOf('allocated at:');
+  const freed = err.indexOf('freed at:');
+  expect(allocated).toBeGreaterThan(0);
+  expect(err.slice(allocated, freed)).toContain(`${inWorker}:${lineOf(inWorker, 'ALLOC-W')}:`);
+  expect(err.slice(freed)).toContain(`${inWorker}:${lineOf(inWorker, 'FREE-W')}:`);
+  expect(result.stdout).not.toContain('b intact: false');
+});
+
 test('the leak report at exit: live blocks by allocation site with counts and bytes, and by size', () => {
   const result = run(leaks, [], { SYSALLOC_DEBUG: '1' });
   expect(result.status).toBe(0);
