@@ -3,7 +3,8 @@
 // (dist/ and the addon) with its own small harness, so that it runs unchanged
 // under Node, Bun and Deno (scripts/test-runtimes.sh). It covers what a user
 // of each runtime touches: Block, Arena, Pool, the alignment helpers, the
-// error codes, blockStats, and the shim's table called from another addon.
+// error codes, blockStats, the debug mode, and the shim's table called from
+// another addon.
 // Prints one line per test and closes with exactly `N passed, N failed`; the
 // exit status is 1 when any test failed.
 //
@@ -462,6 +463,32 @@ test('blockStats: live counters follow each block; per-source allocations and re
 });
 
 // ---- the shim's table -----------------------------------------------------
+
+// ---- debug mode -------------------------------------------------------------
+
+test('debug mode: a live block is reported at its allocation line; a freed one goes to the quarantine', async () => {
+  const { debug } = sysalloc;
+  const line = require('fs').readFileSync(__filename, 'utf8').split('\n')
+    .findIndex((text) => text.endsWith('// DEBUG-SITE')) + 1;
+  const wasEnabled = debug.enabled; // SYSALLOC_DEBUG=1 (npm run test:debug) keeps its own options
+  if (!wasEnabled) debug.enable({ reportAtExit: false });
+  try {
+    const b = Block.alloc(12345); // DEBUG-SITE
+    const live = debug.report();
+    eq(live.enabled, true, 'enabled');
+    const site = live.sites.find((entry) => entry.site.includes(`suite.cjs:${line}:`));
+    ok(site !== undefined, `a site at suite.cjs:${line} among ${show(live.sites.map((entry) => entry.site))}`);
+    eq(site.bytes, 12345, 'bytes at the site');
+    ok(['userfaultfd', 'signal', 'vectored'].includes(live.quarantine.catcher), `a catcher: ${live.quarantine.catcher}`);
+    const held = live.quarantine.blocks;
+    b.free();
+    await turn();
+    eq(debug.report().quarantine.blocks, held + 1, 'quarantined blocks after free and a turn');
+    eq(debug.report().sites.some((entry) => entry.site.includes(`suite.cjs:${line}:`)), false, 'the site gone once freed');
+  } finally {
+    if (!wasEnabled) debug.disable();
+  }
+});
 
 test('shim: pointers, table version and stats', () => {
   const p = shim.pointers();
