@@ -39,7 +39,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 node=$(scripts/runtime.sh "node-arm64@${SYSALLOC_ARM64_NODE:-22}")
-[ -f prebuilds/linux-arm64/sysalloc.node ] || node scripts/prebuild.js linux-arm64
+# The packaged binary, rebuilt when a native source is newer than it.
+binary=prebuilds/linux-arm64/sysalloc.node
+if [ ! -f "$binary" ] || [ -n "$(find native binding.gyp -newer "$binary" -print -quit)" ]; then
+  node scripts/prebuild.js linux-arm64
+fi
 if [ ! -f dist/index.js ] || [ -n "$(find lib tsconfig.json tsconfig.build.json -newer dist/index.js -print -quit)" ]; then
   npm run --silent build:ts
 fi

@@ -11,11 +11,10 @@ if (isMainThread) {
   const { Block, debug } = require('../..');
   crypto.pbkdf2('password', 'salt', 400000, 32, 'sha256', () => {});
   const a = Block.alloc(4096); // ALLOC-W
-  crypto.randomFill(a.buffer, () => {});
+  crypto.randomFill(a.buffer, () => process.stdout.write(`b intact: ${b.buffer.every((x) => x === 0x62)}\n`));
   const address = a.address;
   a.free(); // FREE-W
   const b = Block.alloc(4096, { zero: false });
   b.buffer.fill(0x62);
   process.stdout.write(`a ${address} catcher ${debug.report().quarantine.catcher}\n`);
-  setTimeout(() => process.stdout.write(`b intact: ${b.buffer.every((x) => x === 0x62)}\n`), 3000);
 }
