@@ -86,6 +86,7 @@ export class Arena {
   #current: Chunk | undefined;
   #arrayBuffer: ArrayBuffer = NO_CHUNK_BUFFER;
   #low = 0;
+  #base = 0; // the current chunk's ManagedRegion.base
   #offset = 0;
   #limit = 0;
   // Sums kept so that used, capacity and available cost O(1).
@@ -130,7 +131,7 @@ export class Arena {
     if (end > this.#limit) return this.#allocSlow(size, align);
     let buf: Buffer;
     try {
-      buf = new ViewBuffer(this.#arrayBuffer, start, size);
+      buf = new ViewBuffer(this.#arrayBuffer, this.#base + start, size);
     } catch {
       // The chunk's ArrayBuffer was detached: its memory moved away.
       return this.#allocSlow(size, align);
@@ -338,7 +339,7 @@ export class Arena {
         if (start + size <= chunk.limit) {
           this.#enter(chunk);
           this.#offset = start + size;
-          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, start, size);
+          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, chunk.base + start, size);
         }
       }
       for (const chunk of this.#chunks) {
@@ -347,7 +348,7 @@ export class Arena {
           chunk.taken += start + size - chunk.spare;
           chunk.spare = start + size;
           this.#enter(this.#current);
-          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, start, size);
+          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, chunk.base + start, size);
         }
       }
       // No memory but what resets of this run hold: release it now, before growing.
@@ -371,7 +372,7 @@ export class Arena {
     chunk.offset = size;
     if (!dedicated) this.#nextChunk = Math.min(MAX_SIZE, this.#nextChunk * 2);
     this.#enter(dedicated ? this.#current : chunk);
-    return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, 0, size);
+    return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, chunk.base, size);
   }
 
   // On failure a Block from addMemory goes back to its caller.
@@ -400,6 +401,7 @@ export class Arena {
     this.#current = chunk;
     this.#arrayBuffer = chunk === undefined ? NO_CHUNK_BUFFER : (chunk.arrayBuffer as ArrayBuffer);
     this.#low = chunk === undefined ? 0 : chunk.low;
+    this.#base = chunk === undefined ? 0 : chunk.base;
     this.#offset = chunk === undefined ? 0 : chunk.offset;
     this.#limit = chunk === undefined ? 0 : chunk.limit;
   }

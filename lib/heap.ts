@@ -61,6 +61,7 @@ export class Heap {
   #regions: ManagedRegion[] = [];
   // By region number: the ArrayBuffer allocations are views of (fast mode).
   #arrayBuffers: ArrayBuffer[] = [];
+  #bases: number[] = []; // ManagedRegion.base of each region, for #arrayBuffers
   // By allocation number: the Buffer handed out. free(buf) accepts exactly it.
   #live: (Buffer | undefined)[] = [];
   #capacity = 0;
@@ -121,7 +122,7 @@ export class Heap {
     const id = core.alloc(size, align);
     if (id < 0) return this.#allocSlow(size, align);
     if (this.checked) return this.#wrap(id, size, align);
-    const buf = new TaggedBuffer(this.#arrayBuffers[core.region[id]], core.offset[id], size, id);
+    const buf = new TaggedBuffer(this.#arrayBuffers[core.region[id]], this.#bases[core.region[id]] + core.offset[id], size, id);
     this.#live[id] = buf;
     return buf;
   }
@@ -198,6 +199,7 @@ export class Heap {
     releaseAll(this.#regions, this.#live, this.checked);
     this.#regions = [];
     this.#arrayBuffers = [];
+    this.#bases = [];
     this.#live = [];
     this.#held = [];
     this.#heldBytes = 0;
@@ -246,7 +248,7 @@ export class Heap {
 
   #view(id: number, size: number): Buffer {
     const core = this.#core;
-    const buf = new TaggedBuffer(this.#arrayBuffers[core.region[id]], core.offset[id], size, id);
+    const buf = new TaggedBuffer(this.#arrayBuffers[core.region[id]], this.#bases[core.region[id]] + core.offset[id], size, id);
     this.#live[id] = buf;
     return buf;
   }
@@ -320,6 +322,7 @@ export class Heap {
     const number = this.#regions.length;
     this.#regions.push(region);
     this.#arrayBuffers.push(region.arrayBuffer ?? NO_BUFFER);
+    this.#bases.push(region.base);
     this.#core.addRange(number, region.address, offset, size);
     this.#capacity += size;
   }

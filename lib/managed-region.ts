@@ -32,6 +32,11 @@ export class ManagedRegion {
   view: Buffer | undefined = undefined;
   /** The ArrayBuffer of `view`: every fast allocation is a Buffer over part of it. */
   arrayBuffer: ArrayBuffer | undefined = undefined;
+  /**
+   * Where the Block starts in `arrayBuffer`: 0, but for runtime memory (README
+   * "Runtimes without external buffers"), whose ArrayBuffer starts before the aligned block.
+   */
+  base = 0;
   /** The allocator stopped taking memory from it (the caller of addMemory freed its Block). */
   retired = false;
 
@@ -70,6 +75,7 @@ export class ManagedRegion {
     if (typeof view === 'number') return view;
     this.view = view;
     this.arrayBuffer = view.buffer as ArrayBuffer;
+    this.base = view.byteOffset;
     return undefined;
   }
 

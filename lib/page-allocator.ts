@@ -278,7 +278,7 @@ export class PageAllocator {
       }
       buf = tag(view, first);
     } else {
-      buf = new TaggedBuffer(region.arrayBuffer as ArrayBuffer, offset, length, first);
+      buf = new TaggedBuffer(region.arrayBuffer as ArrayBuffer, region.base + offset, length, first);
     }
     this.#map.set(first, first + count);
     this.#used += count;

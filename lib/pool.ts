@@ -322,7 +322,7 @@ export class Pool {
     const region = this.#regionOf(slot);
     const offset = region.first + (slot - region.firstSlot) * this.stride;
     if (!this.checked) {
-      const buf = new ViewBuffer(region.managed.arrayBuffer as ArrayBuffer, offset, this.slotSize);
+      const buf = new ViewBuffer(region.managed.arrayBuffer as ArrayBuffer, region.managed.base + offset, this.slotSize);
       this.#setLive(slot, buf);
       return buf;
     }
@@ -354,7 +354,7 @@ export class Pool {
     if (this.#moved.has(arrayBuffer as ArrayBuffer)) return;
     const region = this.#regions.find((r) => r.managed.arrayBuffer === arrayBuffer && !r.retired);
     if (region !== undefined) {
-      const index = (byteOffsetOf(buf) - region.first) / this.stride;
+      const index = (byteOffsetOf(buf) - region.managed.base - region.first) / this.stride;
       const slot = region.firstSlot + index;
       if (index >>> 0 === index && index < region.count && this.#getLive(slot) === buf) {
         this.#setLive(slot, undefined);
@@ -448,7 +448,7 @@ export class Pool {
   #enterFast(): void {
     const region = this.checked ? undefined : this.#regions.find((r) => !r.retired);
     this.#fastArrayBuffer = region?.managed.arrayBuffer ?? new ArrayBuffer(0);
-    this.#fastFirst = region?.first ?? 0;
+    this.#fastFirst = region === undefined ? 0 : region.managed.base + region.first; // in #fastArrayBuffer
     this.#fastFirstSlot = region?.firstSlot ?? 0;
     this.#fastCount = region?.count ?? 0;
   }

@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import { constants } from 'buffer';
 import * as path from 'path';
 import { addressOf, AllocError, Arena, Block, blockStats, Heap, MAX_SIZE, PageAllocator, pageSize, Pool } from '..';
-import { caught, ordinaryBlocks, settle } from './helpers';
+import { caught, ordinaryBlocks, runtimeMemory, settle } from './helpers';
 
 const address = (buf: Uint8Array): number => Number(addressOf(buf));
 

@@ -1,4 +1,4 @@
-import { AllocError, AllocErrorCode, blockStats, BlockStats, debug } from '..';
+import { AllocError, AllocErrorCode, blockSource, blockStats, BlockStats, debug } from '..';
 
 declare const gc: () => void;
 
@@ -22,6 +22,14 @@ export function ordinaryBlocks(): void {
     if (was) debug.enable({ reportAtExit: process.env.SYSALLOC_DEBUG_REPORT !== '0' });
   });
 }
+
+/**
+ * Whether the addon under test serves blocks from memory the runtime allocates
+ * (a build with NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED: npm run test:no-external).
+ * Tests about external memory then assert what that fallback documents (README
+ * "Runtimes without external buffers").
+ */
+export const runtimeMemory: boolean = blockSource() === 'runtime';
 
 export function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import { constants } from 'buffer';
 import * as path from 'path';
 import { addressOf, AllocError, Arena, Block, blockStats, MAX_SIZE, pageSize, Pool } from '..';
-import { caught, settle } from './helpers';
+import { caught, runtimeMemory, settle } from './helpers';
 
 const MODES = [false, true];
 
@@ -257,6 +257,18 @@ describe('Pool: a Buffer kept after free', () => {
     const stale = pool.alloc();
     const part = stale.subarray(8);
     pool.free(stale);
+    expect(caught(() => pool.free(stale)).code).toBe('ERR_NOT_ALLOCATED');
+    if (runtimeMemory) {
+      // A slot over runtime memory cannot be detached without the pool's block: it reads
+      // the slot's memory, which the next allocation reuses, until destroy().
+      expect(stale.length).toBe(64);
+      const next = pool.alloc();
+      next.fill(1);
+      expect(stale[0]).toBe(1);
+      pool.destroy();
+      expect([stale.length, part.length, next.length]).toEqual([0, 0, 0]);
+      return;
+    }
     expect(stale.length).toBe(0);
     expect(part.length).toBe(0);
     const next = pool.alloc();
