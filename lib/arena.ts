@@ -149,7 +149,7 @@ export class Arena {
     this.#checkAlive('reset');
     this.#settleMoved();
     this.#leave();
-    if (debugRecording()) this.#renewChunks();
+    this.#renewChunks(debugRecording());
     let failure: AllocError | undefined;
     for (const chunk of this.#chunks.slice()) {
       if (usedIn(chunk) === 0) continue; // nothing was handed out from this view
@@ -300,15 +300,29 @@ export class Arena {
     this.#enter(enter);
   }
 
-  // Debug mode (lib/debug.ts): each chunk of the arena's own used since the last
-  // reset is freed, so its memory goes to the debug quarantine, and replaced by a
-  // fresh one; a chunk without a replacement is reset as usual.
-  #renewChunks(): void {
+  /**
+   * Replaces each chunk used since the last reset whose views must all die now
+   * with a fresh one of the same size, and frees it (its memory goes to the
+   * quarantine, the debug one in debug mode):
+   * - runtime memory (ManagedRegion.runtime): a view cannot be detached without
+   *   its block, so keeping the block would let earlier allocations reach what
+   *   the arena hands out next. Every such chunk, one from addMemory included
+   *   (the arena owns it), is renewed; one that cannot be leaves the arena.
+   * - debug mode (`debug`): each chunk of the arena's own, so freed memory goes
+   *   to the debug quarantine; one without a replacement is reset as usual.
+   */
+  #renewChunks(debug: boolean): void {
     for (const chunk of this.#chunks.slice()) {
-      if (chunk.fromCaller || usedIn(chunk) === 0) continue;
+      if (usedIn(chunk) === 0 || !(chunk.runtime || (debug && !chunk.fromCaller))) continue;
       const replacement = this.#replacement(chunk);
-      if (replacement === undefined) continue;
-      this.#chunks[this.#chunks.indexOf(chunk)] = replacement;
+      if (replacement !== undefined) {
+        this.#chunks[this.#chunks.indexOf(chunk)] = replacement;
+      } else if (chunk.runtime) {
+        this.#chunks.splice(this.#chunks.indexOf(chunk), 1);
+        this.#capacity -= chunk.size;
+      } else {
+        continue;
+      }
       chunk.detachView();
       chunk.release();
     }

@@ -128,7 +128,7 @@ export class Block {
     if (pageOptions !== 0 || debugBits !== 0) {
       const paged = native.blockAllocPages(size, align, pageOptions === 0 ? debugBits : pageOptions | (debugBits & OPT_DEBUG));
       if (paged === status.externalRefused) {
-        if (pageOptions !== 0) throw externalRefused(pageOptionNames(pageOptions));
+        if (pageOptions !== 0) throw externalRefused(pageOptionNames(secure, guard, lock, wipe, dontDump, hugePages));
         // Runtime memory has no pages of sysalloc's own to quarantine: debug mode serves it as an ordinary block.
         const plain = native.blockAlloc(size, align, zero);
         if (typeof plain === 'number') throw allocFailure(plain, size, align);
@@ -369,19 +369,10 @@ function largestPowerOfTwoDividing(size: number): number {
   return align;
 }
 
-// The page-level options in bits, for messages: 'options.guard, options.lock'.
-function pageOptionNames(bits: number): string {
-  const names: [number, string][] = [
-    [OPT_GUARD, 'options.guard'],
-    [OPT_LOCK, 'options.lock'],
-    [OPT_WIPE, 'options.wipe'],
-    [OPT_DONT_DUMP, 'options.dontDump'],
-    [OPT_HUGE, 'options.hugePages'],
-  ];
-  return names
-    .filter(([bit]) => (bits & bit) !== 0)
-    .map(([, name]) => name)
-    .join(', ');
+// The page-level options set to true, for messages: 'options.guard, options.lock'.
+function pageOptionNames(...values: unknown[]): string {
+  const names = ['options.secure', 'options.guard', 'options.lock', 'options.wipe', 'options.dontDump', 'options.hugePages'];
+  return names.filter((_, i) => values[i] === true).join(', ');
 }
 
 function readPageOptions(

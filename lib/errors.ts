@@ -84,12 +84,14 @@ export function invalidParam(name: string, requirement: string, value: unknown):
  * sharing) on a runtime that refuses external buffers, where every block is
  * memory the runtime allocates (README "Runtimes without external buffers").
  */
-export function externalRefused(what: string): AllocError {
+export function externalRefused(
+  what: string,
+  why = 'which sysalloc cannot guard, lock, wipe, keep out of core dumps, back with huge pages, protect or share',
+): AllocError {
   return new AllocError(
     'ERR_INVALID_PARAM',
     `${what}: this runtime does not allow external buffers (napi_no_external_buffers_allowed: Electron, a V8 sandbox), ` +
-      "so blocks are memory it allocates (block.source 'runtime'), which sysalloc cannot guard, lock, wipe, " +
-      'keep out of core dumps, back with huge pages, protect or share',
+      `so blocks are memory it allocates (block.source 'runtime'), ${why}`,
   );
 }
 

@@ -1,8 +1,8 @@
-import { Block, disposeSymbol } from './block';
+import { Block, disposeSymbol, isBlock } from './block';
 import { AllocError, describe, invalidParam } from './errors';
 import { Buddy, ceilLog2, floorLog2, GRANULE, HeapCore, MAX_BUDDY_REGION, Tlsf } from './heap-core';
 import { native } from './native';
-import { adoptable, hex, ManagedRegion, MemoryRegion, releaseAll, wrapError } from './managed-region';
+import { adoptable, hex, ManagedRegion, MemoryRegion, refuseCheckedOnRuntime, releaseAll, wrapError } from './managed-region';
 import { ALLOCATION, tag, taggedBuffer } from './tagged-buffer';
 import { checkAlign, checkSize, MAX_ALIGN, MAX_SIZE } from './validate';
 
@@ -99,6 +99,7 @@ export class Heap {
     }
     this.grow = options.grow ?? false;
     this.checked = options.checked ?? false;
+    if (this.checked) refuseCheckedOnRuntime('Heap');
     this.#core = strategy === 'tlsf' ? new Tlsf() : new Buddy();
     this.#nextRegion = Math.min(MAX_SIZE, 2 ** ceilLog2(capacity) * 2);
     // A buddy region aligned to its largest power of two is one block, not many.
@@ -150,6 +151,7 @@ export class Heap {
    */
   addMemory(block: Block): void {
     this.#checkAlive('add memory to');
+    if (this.checked && isBlock(block)) refuseCheckedOnRuntime('Heap', block);
     const region = new ManagedRegion('Heap', adoptable('Heap', 'this heap', block, this.#regions.filter((r) => !r.block.freed)), true);
     if (this.strategy === 'buddy' && region.size > MAX_BUDDY_REGION) {
       region.disown();
