@@ -317,7 +317,7 @@ export class Pool {
     this.#settleMoved();
     return (
       `Pool { slotSize: ${this.slotSize}, align: ${this.align}, checked: ${this.checked}, ` +
-      `used: ${this.used}, available: ${this.available}, regions: ${this.#regions.filter((r) => !r.retired).length} }`
+      `used: ${this.used}, available: ${this.available}, regions: ${this.#own?.size ?? this.#regions.filter((r) => !r.retired).length} }`
     );
   }
 

@@ -31,6 +31,15 @@ export function ordinaryBlocks(): void {
  */
 export const runtimeMemory: boolean = blockSource() === 'runtime';
 
+/**
+ * `test` for a case about external memory only; on runtime memory a visible
+ * skip whose name gives the reason (a sibling test asserts what happens there).
+ */
+export function externalOnly(when: boolean, why: string): (name: string, fn: jest.ProvidesCallback, timeout?: number) => void {
+  if (!runtimeMemory || !when) return test;
+  return (name, fn, timeout) => test.skip(`${name} [not on runtime memory: ${why}]`, fn, timeout);
+}
+
 export function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
