@@ -7,20 +7,13 @@ import fs = require('fs');
 import os = require('os');
 import path = require('path');
 import { AllocError, Arena, Block, debug, Pool } from '..';
-import { runtimeMemory } from './helpers';
+import { externalFile } from './helpers';
 
 // On runtime memory (npm run test:no-external) debug mode has no pages of its
 // own to quarantine, guard or report on: every case below is skipped there, and
 // the first test asserts what debug mode does instead.
-const skipped = (skip: jest.It | jest.Describe): any => {
-  const reason = ' [not on runtime memory: debug mode has no pages of its own to quarantine or guard there]';
-  const named = (name: string, ...rest: unknown[]) => (skip as any)(name + reason, ...rest);
-  named.each = (table: unknown) => (name: string, ...rest: unknown[]) => (skip as any).each(table)(name + reason, ...rest);
-  return named;
-};
-const test: jest.It = runtimeMemory ? skipped(globalThis.test.skip) : globalThis.test;
-const describe: jest.Describe = runtimeMemory ? skipped(globalThis.describe.skip) : globalThis.describe;
-(runtimeMemory ? globalThis.test : globalThis.test.skip)('on runtime memory, debug mode serves ordinary runtime blocks (no quarantine, no guards)', () => {
+const { test, describe, runtimeOnly } = externalFile('debug mode has no pages of its own to quarantine or guard there');
+runtimeOnly('on runtime memory, debug mode serves ordinary runtime blocks (no quarantine, no guards)', () => {
   const was = debug.enabled;
   debug.enable({ reportAtExit: false });
   try {

@@ -40,6 +40,22 @@ export function externalOnly(when: boolean, why: string): (name: string, fn: jes
   return (name, fn, timeout) => test.skip(`${name} [not on runtime memory: ${why}]`, fn, timeout);
 }
 
+/**
+ * For a file whose every case is about external memory: `test` and `describe`
+ * as usual, or on runtime memory skips whose names end with the reason. The
+ * file asserts what happens there in a test of its own (`runtimeOnly`).
+ */
+export function externalFile(why: string): { test: jest.It; describe: jest.Describe; runtimeOnly: jest.It } {
+  if (!runtimeMemory) return { test, describe, runtimeOnly: test.skip };
+  const reason = ` [not on runtime memory: ${why}]`;
+  const skipped = (skip: jest.It | jest.Describe): any => {
+    const named = (name: string, ...rest: unknown[]) => (skip as any)(name + reason, ...rest);
+    named.each = (table: unknown) => (name: string, ...rest: unknown[]) => (skip as any).each(table)(name + reason, ...rest);
+    return named;
+  };
+  return { test: skipped(test.skip), describe: skipped(describe.skip), runtimeOnly: test };
+}
+
 export function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
