@@ -170,7 +170,8 @@ struct EnvState {
   // freed runtime blocks (RuntimeFree), detached when the quarantine drains.
   struct Held {
     napi_ref arraybuffer;
-    size_t bytes;
+    size_t bytes;  // the ArrayBuffer's, for the bound
+    size_t size;   // the block's, for blockStats().quarantinedBytes
   };
   std::deque<Held> runtime_quarantine;
   size_t runtime_quarantine_bytes = 0;

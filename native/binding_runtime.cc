@@ -89,8 +89,11 @@ napi_value RuntimeBlock(napi_env env, EnvState* state, size_t size, size_t align
   const size_t offset = (align - (address & (align - 1))) & (align - 1);
   napi_value buffer = nullptr;
   if (!BufferOver(env, buffer_ctor, from, arraybuffer, offset, size, &buffer)) {
-    state->last_error = "Buffer.from threw over a runtime ArrayBuffer";
-    return StatusValue(env, kRuntimeThrew);
+    // offset + size lies inside the ArrayBuffer, so only the runtime's Buffer
+    // limit (buffer.constants.MAX_LENGTH) refuses it: the size is invalid, as
+    // for an external block. The memory goes back at once.
+    napi_detach_arraybuffer(env, arraybuffer);
+    return StatusValue(env, kInvalidParam);
   }
   os::Region region;
   region.base = base;
@@ -191,14 +194,16 @@ bool RuntimeFree(napi_env env, EnvState* state, Wrapper* block, napi_value array
       EnvState::Held oldest = state->runtime_quarantine.front();
       state->runtime_quarantine.pop_front();
       state->runtime_quarantine_bytes -= oldest.bytes;
+      blocks::ReleaseRuntimeQuarantined(oldest.size);
       napi_value held = nullptr;
       if (napi_get_reference_value(env, oldest.arraybuffer, &held) == napi_ok && held != nullptr) {
         napi_detach_arraybuffer(env, held);
       }
       napi_delete_reference(env, oldest.arraybuffer);
     }
-    state->runtime_quarantine.push_back(EnvState::Held{ref, bytes});
+    state->runtime_quarantine.push_back(EnvState::Held{ref, bytes, block->length});
     state->runtime_quarantine_bytes += bytes;
+    blocks::QuarantineRuntime(block->length);
     ArmDrain(env, state);
     return true;
   }
@@ -211,6 +216,7 @@ void ReleaseRuntimeQuarantine(napi_env env, EnvState* state, bool detach) {
   while (!state->runtime_quarantine.empty()) {
     EnvState::Held oldest = state->runtime_quarantine.front();
     state->runtime_quarantine.pop_front();
+    blocks::ReleaseRuntimeQuarantined(oldest.size);
     napi_value held = nullptr;
     if (detach && napi_get_reference_value(env, oldest.arraybuffer, &held) == napi_ok && held != nullptr) {
       napi_detach_arraybuffer(env, held);

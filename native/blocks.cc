@@ -338,6 +338,16 @@ void UncountRuntime(size_t size) {
   live_bytes.fetch_sub(size, std::memory_order_relaxed);
 }
 
+void QuarantineRuntime(size_t size) {
+  quarantined_blocks.fetch_add(1, std::memory_order_relaxed);
+  quarantined_bytes.fetch_add(size, std::memory_order_relaxed);
+}
+
+void ReleaseRuntimeQuarantined(size_t size) {
+  quarantined_blocks.fetch_sub(1, std::memory_order_relaxed);
+  quarantined_bytes.fetch_sub(size, std::memory_order_relaxed);
+}
+
 void TrimCache() { Cache().Trim(); }
 
 Stats GetStats() {

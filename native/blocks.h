@@ -38,6 +38,10 @@ void Abandon(const os::Region& region);
 // binding's fallback where external buffers are refused) as live, and as freed.
 void CountRuntime(size_t size);
 void UncountRuntime(size_t size);
+// A freed runtime block held by the binding's quarantine until the turn ends:
+// counted in quarantined_blocks/bytes meanwhile, as Retire counts a region.
+void QuarantineRuntime(size_t size);
+void ReleaseRuntimeQuarantined(size_t size);
 
 // Returns every cached region to the OS.
 void TrimCache();
