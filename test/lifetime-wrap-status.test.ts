@@ -110,8 +110,12 @@ test('no external buffers allowed: the block comes from the runtime, aligned, co
   expect(after.liveBlocks).toBe(before.liveBlocks);
   expect(after.liveBytes).toBe(before.liveBytes);
   expect(after.osReleases.runtime).toBe(before.osReleases.runtime + 1);
-  expect(after.quarantinedBlocks).toBe(before.quarantinedBlocks);
+  // Held (moved to an ArrayBuffer sysalloc keeps) until this synchronous run ends.
+  expect(after.quarantinedBlocks).toBe(before.quarantinedBlocks + 1);
+  expect(after.quarantinedBytes).toBe(before.quarantinedBytes + 10000);
   expect(() => block.free()).toThrow(expect.objectContaining({ code: 'ERR_NOT_ALLOCATED' }));
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(lib.blockStats().quarantinedBlocks).toBe(before.quarantinedBlocks);
 });
 
 test('once refused, every later block comes from the runtime, without asking again', () => {
