@@ -8,7 +8,7 @@
 // again, and the allocator goes on with a fresh chunk.
 import { ReadableStream } from 'stream/web';
 import { addressOf, Arena, Block, blockStats, Pool } from '..';
-import { caught, settle } from './helpers';
+import { caught, runtimeMemory, settle } from './helpers';
 
 type Move = (view: Uint8Array) => Promise<Uint8Array>;
 
@@ -181,7 +181,8 @@ describe.each(MOVES)('an allocation %s', (_how, move) => {
     expect([a.length, b.length]).toEqual([0, 64]);
     expect(b.every((x) => x === 2)).toBe(true);
     pool.free(a);
-    expect([pool.slots, pool.used, pool.available]).toEqual([1, 1, 0]);
+    // On runtime memory each checked slot is a block of its own: the slot number comes back with new memory.
+    expect([pool.slots, pool.used, pool.available]).toEqual(runtimeMemory ? [2, 1, 1] : [1, 1, 0]);
     pool.free(b);
     const c = pool.alloc();
     expect(addressOf(c)).not.toBe(addressOf(moved));
