@@ -161,9 +161,17 @@ bool RuntimeFree(napi_env env, EnvState* state, Wrapper* block, napi_value array
   napi_value kept = nullptr;
   napi_value transfer = nullptr;
   napi_valuetype type = napi_undefined;
+  // transfer() of a live ArrayBuffer fails only when the runtime cannot run
+  // JavaScript any more (a worker being terminated): then V8 cannot detach
+  // either (Node's napi_detach_arraybuffer aborts the process on that failure),
+  // so the free is refused and the environment's end takes the memory back.
+  bool call_failed = false;
   if (napi_get_named_property(env, arraybuffer, "transfer", &transfer) == napi_ok &&
       napi_typeof(env, transfer, &type) == napi_ok && type == napi_function) {
-    if (napi_call_function(env, arraybuffer, transfer, 0, nullptr, &kept) != napi_ok) kept = nullptr;
+    if (napi_call_function(env, arraybuffer, transfer, 0, nullptr, &kept) != napi_ok) {
+      kept = nullptr;
+      call_failed = true;
+    }
   } else if (napi_get_global(env, &global) == napi_ok) {
     // Node 20 has no ArrayBuffer.prototype.transfer: structuredClone(ab, { transfer: [ab] }).
     napi_value clone = nullptr;
@@ -175,7 +183,10 @@ bool RuntimeFree(napi_env env, EnvState* state, Wrapper* block, napi_value array
         napi_set_element(env, list, 0, arraybuffer) == napi_ok &&
         napi_set_named_property(env, options, "transfer", list) == napi_ok) {
       napi_value args[2] = {arraybuffer, options};
-      if (napi_call_function(env, global, clone, 2, args, &kept) != napi_ok) kept = nullptr;
+      if (napi_call_function(env, global, clone, 2, args, &kept) != napi_ok) {
+        kept = nullptr;
+        call_failed = true;
+      }
     }
   }
   ClearException(env);
@@ -209,6 +220,7 @@ bool RuntimeFree(napi_env env, EnvState* state, Wrapper* block, napi_value array
   }
   // Moved elsewhere (copied, or no way to move): the memory is the runtime's to free now.
   if (napi_is_detached_arraybuffer(env, arraybuffer, &detached) == napi_ok && detached) return true;
+  if (call_failed) return false;
   return napi_detach_arraybuffer(env, arraybuffer) == napi_ok;
 }
 
