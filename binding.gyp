@@ -3,7 +3,7 @@
     {
       "target_name": "sysalloc",
       "sources": ["native/blocks.cc", "native/binding.cc", "native/binding_blocks.cc", "native/binding_pages.cc",
-                  "native/binding_quarantine.cc", "native/binding_records.cc", "native/binding_teardown.cc",
+                  "native/binding_quarantine.cc", "native/binding_records.cc", "native/binding_runtime.cc", "native/binding_teardown.cc",
                   "native/binding_shim.cc",
                   "native/shared_blocks.cc", "native/shared_binding.cc",
                   "native/debug/quarantine.cc", "native/debug/debug_binding.cc",

@@ -86,6 +86,7 @@ export class Arena {
   #current: Chunk | undefined;
   #arrayBuffer: ArrayBuffer = NO_CHUNK_BUFFER;
   #low = 0;
+  #base = 0; // the current chunk's ManagedRegion.base
   #offset = 0;
   #limit = 0;
   // Sums kept so that used, capacity and available cost O(1).
@@ -130,7 +131,7 @@ export class Arena {
     if (end > this.#limit) return this.#allocSlow(size, align);
     let buf: Buffer;
     try {
-      buf = new ViewBuffer(this.#arrayBuffer, start, size);
+      buf = new ViewBuffer(this.#arrayBuffer, this.#base + start, size);
     } catch {
       // The chunk's ArrayBuffer was detached: its memory moved away.
       return this.#allocSlow(size, align);
@@ -148,7 +149,7 @@ export class Arena {
     this.#checkAlive('reset');
     this.#settleMoved();
     this.#leave();
-    if (debugRecording()) this.#renewChunks();
+    this.#renewChunks(debugRecording());
     let failure: AllocError | undefined;
     for (const chunk of this.#chunks.slice()) {
       if (usedIn(chunk) === 0) continue; // nothing was handed out from this view
@@ -299,15 +300,29 @@ export class Arena {
     this.#enter(enter);
   }
 
-  // Debug mode (lib/debug.ts): each chunk of the arena's own used since the last
-  // reset is freed, so its memory goes to the debug quarantine, and replaced by a
-  // fresh one; a chunk without a replacement is reset as usual.
-  #renewChunks(): void {
+  /**
+   * Replaces each chunk used since the last reset whose views must all die now
+   * with a fresh one of the same size, and frees it (its memory goes to the
+   * quarantine, the debug one in debug mode):
+   * - runtime memory (ManagedRegion.runtime): a view cannot be detached without
+   *   its block, so keeping the block would let earlier allocations reach what
+   *   the arena hands out next. Every such chunk, one from addMemory included
+   *   (the arena owns it), is renewed; one that cannot be leaves the arena.
+   * - debug mode (`debug`): each chunk of the arena's own, so freed memory goes
+   *   to the debug quarantine; one without a replacement is reset as usual.
+   */
+  #renewChunks(debug: boolean): void {
     for (const chunk of this.#chunks.slice()) {
-      if (chunk.fromCaller || usedIn(chunk) === 0) continue;
+      if (usedIn(chunk) === 0 || !(chunk.runtime || (debug && !chunk.fromCaller))) continue;
       const replacement = this.#replacement(chunk);
-      if (replacement === undefined) continue;
-      this.#chunks[this.#chunks.indexOf(chunk)] = replacement;
+      if (replacement !== undefined) {
+        this.#chunks[this.#chunks.indexOf(chunk)] = replacement;
+      } else if (chunk.runtime) {
+        this.#chunks.splice(this.#chunks.indexOf(chunk), 1);
+        this.#capacity -= chunk.size;
+      } else {
+        continue;
+      }
       chunk.detachView();
       chunk.release();
     }
@@ -338,7 +353,7 @@ export class Arena {
         if (start + size <= chunk.limit) {
           this.#enter(chunk);
           this.#offset = start + size;
-          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, start, size);
+          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, chunk.base + start, size);
         }
       }
       for (const chunk of this.#chunks) {
@@ -347,7 +362,7 @@ export class Arena {
           chunk.taken += start + size - chunk.spare;
           chunk.spare = start + size;
           this.#enter(this.#current);
-          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, start, size);
+          return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, chunk.base + start, size);
         }
       }
       // No memory but what resets of this run hold: release it now, before growing.
@@ -371,7 +386,7 @@ export class Arena {
     chunk.offset = size;
     if (!dedicated) this.#nextChunk = Math.min(MAX_SIZE, this.#nextChunk * 2);
     this.#enter(dedicated ? this.#current : chunk);
-    return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, 0, size);
+    return new ViewBuffer(chunk.arrayBuffer as ArrayBuffer, chunk.base, size);
   }
 
   // On failure a Block from addMemory goes back to its caller.
@@ -400,6 +415,7 @@ export class Arena {
     this.#current = chunk;
     this.#arrayBuffer = chunk === undefined ? NO_CHUNK_BUFFER : (chunk.arrayBuffer as ArrayBuffer);
     this.#low = chunk === undefined ? 0 : chunk.low;
+    this.#base = chunk === undefined ? 0 : chunk.base;
     this.#offset = chunk === undefined ? 0 : chunk.offset;
     this.#limit = chunk === undefined ? 0 : chunk.limit;
   }

@@ -1,4 +1,4 @@
-import { AllocError, invalidParam, invalidThis, isPlainObject } from './errors';
+import { AllocError, externalRefused, invalidParam, invalidThis, isPlainObject } from './errors';
 import { defaultAlign } from './align';
 import { native, SourceName } from './native';
 import { checkAlign, checkBoolean, checkSize } from './validate';
@@ -127,6 +127,13 @@ export class Block {
     const debugBits = debugHooks.active ? debugHooks.take() : 0;
     if (pageOptions !== 0 || debugBits !== 0) {
       const paged = native.blockAllocPages(size, align, pageOptions === 0 ? debugBits : pageOptions | (debugBits & OPT_DEBUG));
+      if (paged === status.externalRefused) {
+        if (pageOptions !== 0) throw externalRefused(pageOptionNames(secure, guard, lock, wipe, dontDump, hugePages));
+        // Runtime memory has no pages of sysalloc's own to quarantine: debug mode serves it as an ordinary block.
+        const plain = native.blockAlloc(size, align, zero);
+        if (typeof plain === 'number') throw allocFailure(plain, size, align);
+        return new Block(constructing, plain, size, align, allocAddress[0]);
+      }
       if (typeof paged === 'number') throw paged === status.lockRefused ? lockRefused(size) : allocFailure(paged, size, align);
       const at = allocAddress[0];
       const block = new Block(constructing, paged, size, align, at, pageOptions === 0 ? 0 : native.pageState(paged) & 0xff);
@@ -168,6 +175,7 @@ export class Block {
       const named = native.blockShare(this.#buffer, this.align);
       if (typeof named === 'number') {
         if (named === status.noMemory) throw new AllocError('ERR_NO_MEMORY', 'no memory to share the block');
+        if (named === status.externalRefused) throw externalRefused('block.share()');
         throw this.#notAllocated('share');
       }
       [this.#sharedId, this.#sharedKey] = named;
@@ -202,7 +210,8 @@ export class Block {
 
   /**
    * The system call that served this block ('posix_memalign', 'mmap', '_aligned_malloc', 'VirtualAlloc').
-   * A page-backed block names its mapping: 'mmap' (POSIX) or 'VirtualAlloc' (Windows).
+   * A page-backed block names its mapping: 'mmap' (POSIX) or 'VirtualAlloc' (Windows). 'runtime' on a
+   * runtime that refuses external buffers: an ArrayBuffer it allocated (README "Runtimes without external buffers").
    */
   get source(): SourceName {
     if (!isBlockValue(this)) throw invalidThis('Block.source', this);
@@ -274,6 +283,7 @@ export class Block {
     if (typeof mode !== 'string' || access < 0) throw invalidParam('mode', "'none', 'read' or 'readwrite'", mode);
     if (this.#freed) throw this.#notAllocated('protect');
     if (this.#pages === 0) {
+      if (this.source === 'runtime') throw externalRefused('block.protect()');
       throw new AllocError(
         'ERR_INVALID_PARAM',
         `block.protect needs a page-backed block; this block of ${this.size} bytes came from ${this.source}, ` +
@@ -368,6 +378,12 @@ function largestPowerOfTwoDividing(size: number): number {
   let align = 1;
   while (align < 2 ** 32 && size % (align * 2) === 0) align *= 2;
   return align;
+}
+
+// The page-level options set to true, for messages: 'options.guard, options.lock'.
+function pageOptionNames(...values: unknown[]): string {
+  const names = ['options.secure', 'options.guard', 'options.lock', 'options.wipe', 'options.dontDump', 'options.hugePages'];
+  return names.filter((_, i) => values[i] === true).join(', ');
 }
 
 function readPageOptions(

@@ -79,6 +79,22 @@ export function invalidParam(name: string, requirement: string, value: unknown):
   return new AllocError('ERR_INVALID_PARAM', `${name} must be ${requirement}; got ${describe(value)}`);
 }
 
+/**
+ * The error for what needs memory of sysalloc's own (page-level options,
+ * sharing) on a runtime that refuses external buffers, where every block is
+ * memory the runtime allocates (README "Runtimes without external buffers").
+ */
+export function externalRefused(
+  what: string,
+  why = 'which sysalloc cannot guard, lock, wipe, keep out of core dumps, back with huge pages, protect or share',
+): AllocError {
+  return new AllocError(
+    'ERR_INVALID_PARAM',
+    `${what}: this runtime does not allow external buffers (napi_no_external_buffers_allowed: Electron, a V8 sandbox), ` +
+      `so blocks are memory it allocates (block.source 'runtime'), ${why}`,
+  );
+}
+
 /** The error for a method called on something that is not an instance of its class. */
 export function invalidThis(method: string, value: unknown): AllocError {
   return new AllocError('ERR_INVALID_PARAM', `${method} must be called on ${article(method.split(/[.[]/)[0])}; got ${describe(value)}`);

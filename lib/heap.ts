@@ -1,8 +1,8 @@
-import { Block, disposeSymbol } from './block';
+import { Block, disposeSymbol, isBlock } from './block';
 import { AllocError, describe, invalidParam } from './errors';
 import { Buddy, ceilLog2, floorLog2, GRANULE, HeapCore, MAX_BUDDY_REGION, Tlsf } from './heap-core';
 import { native } from './native';
-import { adoptable, hex, ManagedRegion, MemoryRegion, releaseAll, wrapError } from './managed-region';
+import { adoptable, hex, ManagedRegion, MemoryRegion, refuseCheckedOnRuntime, releaseAll, wrapError } from './managed-region';
 import { ALLOCATION, tag, taggedBuffer } from './tagged-buffer';
 import { checkAlign, checkSize, MAX_ALIGN, MAX_SIZE } from './validate';
 
@@ -61,6 +61,7 @@ export class Heap {
   #regions: ManagedRegion[] = [];
   // By region number: the ArrayBuffer allocations are views of (fast mode).
   #arrayBuffers: ArrayBuffer[] = [];
+  #bases: number[] = []; // ManagedRegion.base of each region, for #arrayBuffers
   // By allocation number: the Buffer handed out. free(buf) accepts exactly it.
   #live: (Buffer | undefined)[] = [];
   #capacity = 0;
@@ -98,6 +99,7 @@ export class Heap {
     }
     this.grow = options.grow ?? false;
     this.checked = options.checked ?? false;
+    if (this.checked) refuseCheckedOnRuntime('Heap');
     this.#core = strategy === 'tlsf' ? new Tlsf() : new Buddy();
     this.#nextRegion = Math.min(MAX_SIZE, 2 ** ceilLog2(capacity) * 2);
     // A buddy region aligned to its largest power of two is one block, not many.
@@ -121,7 +123,7 @@ export class Heap {
     const id = core.alloc(size, align);
     if (id < 0) return this.#allocSlow(size, align);
     if (this.checked) return this.#wrap(id, size, align);
-    const buf = new TaggedBuffer(this.#arrayBuffers[core.region[id]], core.offset[id], size, id);
+    const buf = new TaggedBuffer(this.#arrayBuffers[core.region[id]], this.#bases[core.region[id]] + core.offset[id], size, id);
     this.#live[id] = buf;
     return buf;
   }
@@ -149,6 +151,7 @@ export class Heap {
    */
   addMemory(block: Block): void {
     this.#checkAlive('add memory to');
+    if (this.checked && isBlock(block)) refuseCheckedOnRuntime('Heap', block);
     const region = new ManagedRegion('Heap', adoptable('Heap', 'this heap', block, this.#regions.filter((r) => !r.block.freed)), true);
     if (this.strategy === 'buddy' && region.size > MAX_BUDDY_REGION) {
       region.disown();
@@ -198,6 +201,7 @@ export class Heap {
     releaseAll(this.#regions, this.#live, this.checked);
     this.#regions = [];
     this.#arrayBuffers = [];
+    this.#bases = [];
     this.#live = [];
     this.#held = [];
     this.#heldBytes = 0;
@@ -246,7 +250,7 @@ export class Heap {
 
   #view(id: number, size: number): Buffer {
     const core = this.#core;
-    const buf = new TaggedBuffer(this.#arrayBuffers[core.region[id]], core.offset[id], size, id);
+    const buf = new TaggedBuffer(this.#arrayBuffers[core.region[id]], this.#bases[core.region[id]] + core.offset[id], size, id);
     this.#live[id] = buf;
     return buf;
   }
@@ -320,6 +324,7 @@ export class Heap {
     const number = this.#regions.length;
     this.#regions.push(region);
     this.#arrayBuffers.push(region.arrayBuffer ?? NO_BUFFER);
+    this.#bases.push(region.base);
     this.#core.addRange(number, region.address, offset, size);
     this.#capacity += size;
   }

@@ -3,7 +3,7 @@
 // ArrayBuffer every fast allocation shares, and whether that memory moved away.
 // Each allocator extends it (or holds one) with its own bookkeeping.
 import { Block, isBlock } from './block';
-import { AllocError, invalidParam } from './errors';
+import { AllocError, externalRefused, invalidParam } from './errors';
 import { native } from './native';
 
 /** An address range an allocator manages: one Block's memory. */
@@ -32,6 +32,16 @@ export class ManagedRegion {
   view: Buffer | undefined = undefined;
   /** The ArrayBuffer of `view`: every fast allocation is a Buffer over part of it. */
   arrayBuffer: ArrayBuffer | undefined = undefined;
+  /**
+   * Where the Block starts in `arrayBuffer`: 0, but for runtime memory (README
+   * "Runtimes without external buffers"), whose ArrayBuffer starts before the aligned block.
+   */
+  base = 0;
+  /**
+   * The Block is memory the runtime allocated (block.source 'runtime'): its
+   * views cannot be detached one by one, only all at once by freeing the Block.
+   */
+  readonly runtime: boolean;
   /** The allocator stopped taking memory from it (the caller of addMemory freed its Block). */
   retired = false;
 
@@ -41,6 +51,7 @@ export class ManagedRegion {
     this.block = block;
     this.size = block.size;
     this.fromCaller = fromCaller;
+    this.runtime = block.source === 'runtime';
     owners.set(block, kind);
   }
 
@@ -70,6 +81,7 @@ export class ManagedRegion {
     if (typeof view === 'number') return view;
     this.view = view;
     this.arrayBuffer = view.buffer as ArrayBuffer;
+    this.base = view.byteOffset;
     return undefined;
   }
 
@@ -143,6 +155,23 @@ export function adoptable(kind: OwnerKind, owner: string, block: unknown, held: 
     throw new AllocError('ERR_MEMORY_OVERLAP', `block [${hex(address)}, ${hex(end)}) is already managed by ${article} ${other}`);
   }
   return block;
+}
+
+/**
+ * A checked Heap or PageAllocator cannot keep its promise (a freed allocation
+ * reads length 0 at once) on runtime memory, where a view cannot be detached
+ * without its whole region: refused there rather than let a freed Buffer reach
+ * the next allocation. `block` when one is being added; else the memory the
+ * environment serves now.
+ */
+export function refuseCheckedOnRuntime(kind: 'Heap' | 'PageAllocator', block?: Block): void {
+  const runtime = block === undefined ? native.sourceFor(native.pageSize, native.pageSize) === 'runtime' : block.source === 'runtime';
+  if (!runtime) return;
+  throw externalRefused(
+    block === undefined ? `${kind} { checked: true }` : `${kind}.addMemory of a checked ${kind === 'Heap' ? 'heap' : 'page allocator'}`,
+    `whose views of one region cannot be detached one by one, so a freed allocation could not read length 0 before its memory ` +
+      `is handed out again; use checked: false (a freed Buffer still reaches the memory, as documented for fast mode) or a checked Pool`,
+  );
 }
 
 /** The AllocError for a failed wrap of a live block. */

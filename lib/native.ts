@@ -19,9 +19,12 @@ export interface NativeStatus {
   readonly notPaged: 17;
   /** The OS refused to change the pages' access. */
   readonly protectRefused: 18;
+  /** The runtime refuses external buffers: page-level and shared memory cannot be made. */
+  readonly externalRefused: 19;
 }
 
-export type SourceName = 'posix_memalign' | 'mmap' | '_aligned_malloc' | 'VirtualAlloc';
+/** What served a block: an OS call, or 'runtime' (an ArrayBuffer the runtime allocated, where it refuses external buffers). */
+export type SourceName = 'posix_memalign' | 'mmap' | '_aligned_malloc' | 'VirtualAlloc' | 'runtime';
 
 export interface NativeBlockStats {
   liveBlocks: number;

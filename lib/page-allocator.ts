@@ -1,8 +1,8 @@
 import { Bitmap } from './bitmap';
-import { Block, disposeSymbol } from './block';
+import { Block, disposeSymbol, isBlock } from './block';
 import { AllocError, invalidParam } from './errors';
 import { native } from './native';
-import { adoptable, hex, ManagedRegion, MemoryRegion, releaseAll, wrapError } from './managed-region';
+import { adoptable, hex, ManagedRegion, MemoryRegion, refuseCheckedOnRuntime, releaseAll, wrapError } from './managed-region';
 import { allocationOf, tag, taggedBuffer } from './tagged-buffer';
 import { checkAlign, checkSize, MAX_SIZE } from './validate';
 
@@ -82,6 +82,7 @@ export class PageAllocator {
       throw invalidParam('options.checked', 'a boolean', options.checked);
     }
     this.checked = options.checked ?? false;
+    if (this.checked) refuseCheckedOnRuntime('PageAllocator');
     const pages = checkSize('options.pages', options.pages, Math.min(MAX_PAGES, Math.floor(MAX_SIZE / this.pageSize)));
     const block = Block.alloc(pages * this.pageSize, { align: Math.max(this.pageSize, native.pageSize), zero: false });
     this.#addRegion(new PageRegion(block, false, this.pageSize, this.#numbered));
@@ -203,6 +204,7 @@ export class PageAllocator {
    */
   addMemory(block: Block): void {
     this.#checkAlive('add memory to');
+    if (this.checked && isBlock(block)) refuseCheckedOnRuntime('PageAllocator', block);
     const region = new PageRegion(adoptable('PageAllocator', 'this page allocator', block, this.#regions), true, this.pageSize, this.#numbered);
     if (region.count < 1) {
       region.disown();
@@ -278,7 +280,7 @@ export class PageAllocator {
       }
       buf = tag(view, first);
     } else {
-      buf = new TaggedBuffer(region.arrayBuffer as ArrayBuffer, offset, length, first);
+      buf = new TaggedBuffer(region.arrayBuffer as ArrayBuffer, region.base + offset, length, first);
     }
     this.#map.set(first, first + count);
     this.#used += count;

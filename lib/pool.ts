@@ -1,5 +1,5 @@
 import { Block, disposeSymbol } from './block';
-import { AllocError, describe, invalidParam, invalidThis, readOptions } from './errors';
+import { AllocError, describe, externalRefused, invalidParam, invalidThis, readOptions } from './errors';
 import { native } from './native';
 import { adoptable, hex, ManagedRegion, MemoryRegion, MOVED_CAUSE, wrapError } from './managed-region';
 import { checkAlign, checkBoolean, checkSize, MAX_SIZE } from './validate';
@@ -106,6 +106,9 @@ export class Pool {
   #numbered = 0;
   // Checked mode: the slot of each live Buffer (they are native Buffers and carry no index).
   #slotOfView = new Map<Uint8Array, number>();
+  // Checked mode on runtime memory: each allocation is a Block of its own (its
+  // Buffer is the key), so that free() detaches exactly that slot. No region.
+  #own: Map<Uint8Array, Block> | undefined = undefined;
   // Fast mode: the region alloc and free handle inline (the first one not
   // retired), copied into fields so the fast paths read only the pool. A
   // #fastCount of 0 sends every slot to the slow path.
@@ -141,6 +144,10 @@ export class Pool {
     const limit = Math.min(MAX_POOL_SLOTS, Math.floor((MAX_SIZE - this.slotSize) / this.stride) + 1);
     const slots = checkSize('options.slots', read.slots, limit);
     const size = (slots - 1) * this.stride + this.slotSize;
+    if (this.checked && native.sourceFor(native.pageSize, native.pageSize) === 'runtime') {
+      this.#startOwn(slots);
+      return;
+    }
     this.#addRegion(new ManagedRegion('Pool', Block.alloc(size, { align: Math.max(native.pageSize, this.align), zero: false }), false));
   }
 
@@ -213,6 +220,12 @@ export class Pool {
   addMemory(block: Block): void {
     if (!isPool(this)) throw invalidThis('Pool.addMemory', this);
     this.#checkAlive('add memory to');
+    if (this.#own !== undefined) {
+      throw externalRefused(
+        'Pool.addMemory of a checked pool',
+        'and a view of it cannot be detached alone: each slot of a checked pool is an allocation of its own there, so a block cannot be cut into slots',
+      );
+    }
     this.#settleMoved();
     // A block its caller freed no longer counts: its memory is either still held
     // by this pool's views, so no new block can lie there, or already returned.
@@ -255,6 +268,7 @@ export class Pool {
   regions(): MemoryRegion[] {
     if (!isPool(this)) throw invalidThis('Pool.regions', this);
     this.#checkAlive('list the regions of');
+    if (this.#own !== undefined) return [...this.#own.values()].map((block) => ({ address: block.address, size: block.size }));
     this.#settleMoved();
     return this.#regions.filter((r) => !r.retired).map((r) => r.managed.describe());
   }
@@ -267,6 +281,11 @@ export class Pool {
     if (!isPool(this)) throw invalidThis('Pool.destroy', this);
     this.#checkAlive('destroy');
     this.#destroyed = true;
+    if (this.#own !== undefined) {
+      for (const block of this.#own.values()) if (!block.freed) block.free();
+      this.#own.clear();
+      this.#slotOfView.clear();
+    }
     for (const view of this.#slotOfView.keys()) native.viewDetach(view);
     for (const region of this.#regions) {
       if (region.retired) continue;
@@ -298,7 +317,7 @@ export class Pool {
     this.#settleMoved();
     return (
       `Pool { slotSize: ${this.slotSize}, align: ${this.align}, checked: ${this.checked}, ` +
-      `used: ${this.used}, available: ${this.available}, regions: ${this.#regions.filter((r) => !r.retired).length} }`
+      `used: ${this.used}, available: ${this.available}, regions: ${this.#own?.size ?? this.#regions.filter((r) => !r.retired).length} }`
     );
   }
 
@@ -319,10 +338,11 @@ export class Pool {
       }
     }
     const slot = this.#free[--this.#top];
+    if (this.#own !== undefined) return this.#allocOwn(slot);
     const region = this.#regionOf(slot);
     const offset = region.first + (slot - region.firstSlot) * this.stride;
     if (!this.checked) {
-      const buf = new ViewBuffer(region.managed.arrayBuffer as ArrayBuffer, offset, this.slotSize);
+      const buf = new ViewBuffer(region.managed.arrayBuffer as ArrayBuffer, region.managed.base + offset, this.slotSize);
       this.#setLive(slot, buf);
       return buf;
     }
@@ -354,7 +374,7 @@ export class Pool {
     if (this.#moved.has(arrayBuffer as ArrayBuffer)) return;
     const region = this.#regions.find((r) => r.managed.arrayBuffer === arrayBuffer && !r.retired);
     if (region !== undefined) {
-      const index = (byteOffsetOf(buf) - region.first) / this.stride;
+      const index = (byteOffsetOf(buf) - region.managed.base - region.first) / this.stride;
       const slot = region.firstSlot + index;
       if (index >>> 0 === index && index < region.count && this.#getLive(slot) === buf) {
         this.#setLive(slot, undefined);
@@ -370,6 +390,15 @@ export class Pool {
     if (slot === undefined) throw this.#notAllocated(buf);
     this.#slotOfView.delete(buf as Uint8Array);
     this.#setLive(slot, undefined);
+    if (this.#own !== undefined) {
+      // The Block's free detaches its Buffer and holds the memory until the run
+      // ends; the slot number can be handed out again at once (new memory).
+      const block = this.#own.get(buf as Uint8Array) as Block;
+      this.#own.delete(buf as Uint8Array);
+      if (!block.freed) block.free();
+      this.#free[this.#top++] = slot;
+      return;
+    }
     const detached = native.viewDetach(buf as Uint8Array) === native.status.ok;
     if (!detached || this.#regionOf(slot).retired) {
       // Not detached: the slot's Buffer was detached by someone else, so its
@@ -384,6 +413,33 @@ export class Pool {
         queueMicrotask(this.#endRun);
       }
     }
+  }
+
+  // Checked mode on runtime memory: `slots` slot numbers, no memory until each is allocated.
+  #startOwn(slots: number): void {
+    this.#own = new Map();
+    this.#free = new Uint32Array(slots);
+    for (let i = 0; i < slots; i++) this.#free[i] = slots - 1 - i;
+    this.#numbered = slots;
+    this.#growPages();
+    this.#top = slots;
+    this.#slots = slots;
+  }
+
+  // Checked mode on runtime memory: slot's allocation, a Block of its own aligned to `align`.
+  #allocOwn(slot: number): Buffer {
+    let block: Block;
+    try {
+      block = Block.alloc(this.slotSize, { align: this.align, zero: false });
+    } catch (error) {
+      this.#top++;
+      throw error;
+    }
+    const buf = block.buffer;
+    (this.#own as Map<Uint8Array, Block>).set(buf, block);
+    this.#setLive(slot, buf);
+    this.#slotOfView.set(buf, slot);
+    return buf;
   }
 
   // Puts the slots freed in this run back on the free stack, the last freed on top.
@@ -448,7 +504,7 @@ export class Pool {
   #enterFast(): void {
     const region = this.checked ? undefined : this.#regions.find((r) => !r.retired);
     this.#fastArrayBuffer = region?.managed.arrayBuffer ?? new ArrayBuffer(0);
-    this.#fastFirst = region?.first ?? 0;
+    this.#fastFirst = region === undefined ? 0 : region.managed.base + region.first; // in #fastArrayBuffer
     this.#fastFirstSlot = region?.firstSlot ?? 0;
     this.#fastCount = region?.count ?? 0;
   }

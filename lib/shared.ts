@@ -1,6 +1,6 @@
 // Handles that name a shared region across threads, and opening one in this thread.
 import { types } from 'util';
-import { AllocError, describe } from './errors';
+import { AllocError, describe, externalRefused } from './errors';
 import { native } from './native';
 import { viewBuffer } from './view-buffer';
 
@@ -69,6 +69,7 @@ function finish(raw: RawOpened | number, what: string): Opened {
       throw new AllocError('ERR_NOT_ALLOCATED', `${what}: the handle names no live shared memory of this process (released, or never made here)`);
     }
     if (raw === native.status.invalidParam) throw new AllocError('ERR_INVALID_PARAM', `${what}: refused by the native guard`);
+    if (raw === native.status.externalRefused) throw externalRefused(what);
     throw new AllocError('ERR_NO_MEMORY', `${what}: no memory, or the runtime could not make a view over it`);
   }
   const [view, holder, id, key, size, align] = raw;

@@ -81,7 +81,10 @@ Napi::Value AddressOf(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data)));
 }
 
+// sourceFor(size, align): the call that would serve such a block here, or
+// 'runtime' where blocks are runtime memory.
 Napi::Value SourceFor(const Napi::CallbackInfo& info) {
+  if (StateOf(info.Env())->runtime_memory) return Napi::String::New(info.Env(), "runtime");
   const size_t size = static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue());
   const size_t align = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
   return Napi::String::New(info.Env(), os::SourceName(os::SourceFor(size, align)));
@@ -107,6 +110,8 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
     allocations.Set(name, static_cast<double>(s.os_allocations[i]));
     releases.Set(name, static_cast<double>(s.os_releases[i]));
   }
+  allocations.Set("runtime", static_cast<double>(s.runtime_allocations));
+  releases.Set("runtime", static_cast<double>(s.runtime_releases));
   out.Set("osAllocations", allocations);
   out.Set("osReleases", releases);
   return out;
@@ -136,6 +141,7 @@ Napi::Object StatusTable(Napi::Env env) {
   status.Set("lockRefused", static_cast<double>(kLockRefused));
   status.Set("notPaged", static_cast<double>(kNotPaged));
   status.Set("protectRefused", static_cast<double>(kProtectRefused));
+  status.Set("externalRefused", static_cast<double>(kExternalRefused));
   return status;
 }
 
@@ -170,6 +176,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object testing_exports = testing::Exports(env);
   testing_exports.Set("syncFinalizer", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                         StateOf(info.Env())->sync_finalizer = info[0].ToBoolean().Value();
+                        return info.Env().Undefined();
+                      }));
+  // runtimeMemory(on): switches this environment to runtime memory or back to
+  // external buffers (blocks made either way stay as they are).
+  testing_exports.Set("runtimeMemory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                        StateOf(info.Env())->runtime_memory = info[0].ToBoolean().Value();
                         return info.Env().Undefined();
                       }));
   testing_exports.Set("refuseWrap", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {

@@ -7,6 +7,7 @@
 //   binding_records.cc     records, wrapping in Buffers, finalizers, settling memory
 //   binding_quarantine.cc  memory freed from JavaScript, held until the turn ends
 //   binding_teardown.cc    ownership at an environment's end (scan, sentinel, uv check)
+//   binding_runtime.cc     blocks in memory the runtime allocates, where it refuses external buffers
 #pragma once
 
 #include <napi.h>
@@ -54,6 +55,9 @@ enum Status : int32_t {
   kLockRefused = 16,  // the OS refused to lock the pages (RLIMIT_MEMLOCK, working set)
   kNotPaged = 17,     // the block is not page-backed
   kProtectRefused = 18,
+  // The runtime refuses external buffers (napi_no_external_buffers_allowed): what
+  // needs memory of sysalloc's own (page-level blocks, sharing) cannot be made.
+  kExternalRefused = 19,
 };
 
 // The quarantine: memory freed from JavaScript is neither reused nor unmapped
@@ -104,6 +108,11 @@ struct Wrapper {
   shared::Region* shared = nullptr;
   // For a block marked unprovable: why (Unprovable), counted when it is abandoned.
   uint8_t unprovable_why = 0;
+  // Runtime memory (binding_runtime.cc): a block is a Buffer over part of an
+  // ArrayBuffer the runtime allocated (region.base its start), a view a Buffer
+  // over part of the same ArrayBuffer; the finalizer is napi_add_finalizer's, on
+  // the block's ArrayBuffer or on the view.
+  bool runtime = false;
 };
 
 // Why a block's memory was abandoned at an environment's end (teardownStats()).
@@ -151,6 +160,21 @@ struct EnvState {
   double* alloc_address = nullptr;     // allocAddress[0]: the address of the last block allocated
   napi_ref alloc_address_ref = nullptr;
   std::string last_error;              // why the last kRuntimeThrew / kRuntimeRefused
+  // Blocks come from the runtime's own memory: set at load when the runtime
+  // refuses the sentinel's external ArrayBuffer (or the build has none), or by
+  // the first Wrap it refuses. Never cleared (but by testing.runtimeMemory).
+  bool runtime_memory = !SYSALLOC_EXTERNAL_BUFFERS;
+  napi_ref array_buffer_ctor = nullptr;  // globalThis.ArrayBuffer, once runtime_memory
+  napi_ref buffer_from = nullptr;        // globalThis.Buffer.from, once runtime_memory
+  // The quarantine of runtime memory: the ArrayBuffers that took the memory of
+  // freed runtime blocks (RuntimeFree), detached when the quarantine drains.
+  struct Held {
+    napi_ref arraybuffer;
+    size_t bytes;  // the ArrayBuffer's, for the bound
+    size_t size;   // the block's, for blockStats().quarantinedBytes
+  };
+  std::deque<Held> runtime_quarantine;
+  size_t runtime_quarantine_bytes = 0;
 #ifdef SYSALLOC_TESTING
   // testing.syncFinalizer(true): every detach also runs the finalizer inside it, as
   // Bun and Deno do; the runtime's own later call for such a record is then ignored.
@@ -199,8 +223,11 @@ void DetachView(napi_env env, Wrapper* view, Cause cause);
 // finalizer: later (Node), or synchronously inside the detach (Bun, Deno).
 bool DetachPinned(napi_env env, Wrapper* w, napi_value arraybuffer);
 void FinalizeEnvState(napi_env env, void* data, void* hint);
+// Node-API's finalizer of every record (napi_finalize; the record is the hint).
+void FinalizeWrapper(napi_env env, void* data, void* hint);
 // Wraps [data, data + length) in an external Buffer whose finalizer ends record.
-// On failure the record is dropped and the status says why.
+// On failure the record is dropped and the status says why; kExternalRefused
+// (the runtime refuses external buffers) also sets state->runtime_memory.
 Status Wrap(napi_env env, EnvState* state, Wrapper* record, napi_value* out);
 // Hands a freshly allocated region to JavaScript as a block of size bytes:
 // its Buffer, or (the region released) the Status saying why not.
@@ -216,13 +243,32 @@ struct Spanned {
 Wrapper* FindBlock(napi_env env, EnvState* state, napi_value value, Spanned* span);
 // The view whose Buffer value is.
 Wrapper* FindView(napi_env env, EnvState* state, napi_value value, Spanned* span);
-// Tags a view's ArrayBuffer (see FindBlock).
-void TagView(napi_env env, napi_value arraybuffer);
+// Tags a view (see FindBlock): its ArrayBuffer, or for a runtime view the view itself.
+void TagView(napi_env env, napi_value object);
+
+// ---- binding_runtime.cc
+
+// A block of size bytes aligned to align in an ArrayBuffer the runtime
+// allocates: its Buffer, or a Status (kNoMemory when the runtime refuses).
+napi_value RuntimeBlock(napi_env env, EnvState* state, size_t size, size_t align);
+// A view of [data, data + length) of block, whose Buffer's ArrayBuffer is
+// arraybuffer: a Buffer over that same ArrayBuffer (it cannot be detached alone).
+Status RuntimeView(napi_env env, EnvState* state, Wrapper* block, napi_value arraybuffer, void* data, size_t length,
+                   napi_value* out);
+// Ends a runtime block from free(): its ArrayBuffer (every view reads length 0)
+// hands the memory to a new ArrayBuffer (transfer(), else structuredClone with a
+// transfer list: no copy) that the quarantine holds until the turn ends, as for
+// external memory; where neither exists, a plain detach. False when it cannot.
+bool RuntimeFree(napi_env env, EnvState* state, Wrapper* block, napi_value arraybuffer);
+// Detaches (when detach) and lets go of every ArrayBuffer the runtime quarantine holds.
+void ReleaseRuntimeQuarantine(napi_env env, EnvState* state, bool detach);
 
 // ---- binding_quarantine.cc
 
 // Memory freed by a call from JavaScript: quarantined (see kQuarantineBlocks).
 void Quarantine(napi_env env, EnvState* state, const os::Region& region);
+// Queues the quarantine's drain as a microtask, once per turn.
+void ArmDrain(napi_env env, EnvState* state);
 // Makes the microtask that drains the quarantine (nullptr where the runtime has
 // no queueMicrotask: then only drainQuarantine() and eviction release).
 void InitQuarantine(Napi::Env env, Napi::Object exports, EnvState* state);

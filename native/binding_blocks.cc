@@ -26,9 +26,15 @@ napi_value BlockAlloc(napi_env env, napi_callback_info info) {
   if (!IsSizeAndAlign(size_arg, align_arg)) return StatusValue(env, kInvalidParam);
   const size_t size = static_cast<size_t>(size_arg);
   const size_t align = static_cast<size_t>(align_arg);
-  os::Region region;
-  if (!blocks::Allocate(size, align, zero, &region)) return StatusValue(env, kNoMemory);
-  return HandOut(env, region, size);
+  EnvState* state = StateOf(env);
+  if (!state->runtime_memory) {
+    os::Region region;
+    if (!blocks::Allocate(size, align, zero, &region)) return StatusValue(env, kNoMemory);
+    napi_value out = HandOut(env, region, size);
+    // The runtime refused an external buffer (HandOut released the region): from now on, runtime memory.
+    if (!state->runtime_memory) return out;
+  }
+  return RuntimeBlock(env, state, size, align);
 }
 
 // A Block whose Buffer someone else detached (its memory moved to another
@@ -81,9 +87,17 @@ napi_value BlockFree(napi_env env, napi_callback_info info) {
     Wrapper* moved = argc < 2 ? nullptr : FindMovedBlock(env, state, argv[0], argv[1]);
     if (moved == nullptr) return StatusValue(env, kNotAllocated);
     moved->moved = true;
+    if (moved->runtime) {  // the runtime's memory, now the new ArrayBuffer's: this block is over
+      moved->detached = true;
+      Settle(env, moved, Cause::kJavaScript);
+    }
     return StatusValue(env, kOk);
   }
-  if (!DetachPinned(env, block, span.arraybuffer)) return StatusValue(env, DetachRefused(env, state, span.arraybuffer));
+  if (block->runtime) {
+    if (!RuntimeFree(env, state, block, span.arraybuffer)) return StatusValue(env, kNotAllocated);
+  } else if (!DetachPinned(env, block, span.arraybuffer)) {
+    return StatusValue(env, DetachRefused(env, state, span.arraybuffer));
+  }
   block->detached = true;
   Settle(env, block, Cause::kJavaScript);
   return StatusValue(env, kOk);
@@ -109,18 +123,28 @@ napi_value ViewWrap(napi_env env, napi_callback_info info) {
     return StatusValue(env, kInvalidParam);
   }
   void* data = static_cast<char*>(block->data) + static_cast<size_t>(offset_arg);
-  if (state->views.Find(data) != nullptr) return StatusValue(env, kInvalidParam);
-  Wrapper* view = state->NewRecord(
-      Wrapper{state, block, os::Region{}, data, static_cast<size_t>(length_arg), 0, false, false, false, false, false, false, nullptr});
+  const size_t length = static_cast<size_t>(length_arg);
+  if (Wrapper* existing = state->views.Find(data)) {
+    // A runtime view of another block: that block's ArrayBuffer was collected and its memory reused.
+    if (!existing->runtime || existing->block == block) return StatusValue(env, kInvalidParam);
+    DetachView(env, existing, Cause::kFinalizer);
+  }
   napi_value buffer;
-  const Status status = Wrap(env, state, view, &buffer);
-  if (status != kOk) return StatusValue(env, status);
-  napi_value view_arraybuffer;
-  napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &view_arraybuffer, nullptr);
-  TagView(env, view_arraybuffer);
-  state->views.Insert(data, view);
-  ++block->views;
-  return buffer;
+  Status status = kExternalRefused;
+  if (!state->runtime_memory && !block->runtime) {
+    Wrapper* view =
+        state->NewRecord(Wrapper{state, block, os::Region{}, data, length, 0, false, false, false, false, false, false, nullptr});
+    status = Wrap(env, state, view, &buffer);
+    if (status == kOk) {
+      napi_value view_arraybuffer;
+      napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &view_arraybuffer, nullptr);
+      TagView(env, view_arraybuffer);
+      state->views.Insert(data, view);
+      ++block->views;
+    }
+  }
+  if (status == kExternalRefused) status = RuntimeView(env, state, block, span.arraybuffer, data, length, &buffer);
+  return status == kOk ? buffer : StatusValue(env, status);
 }
 
 // viewDetach(view) -> Status. Detaches a Buffer viewWrap returned.
@@ -132,7 +156,10 @@ napi_value ViewDetach(napi_env env, napi_callback_info info) {
   Spanned span;
   Wrapper* view = argc < 1 ? nullptr : FindView(env, state, arg, &span);
   if (view == nullptr) return StatusValue(env, kNotAllocated);
-  if (!DetachPinned(env, view, span.arraybuffer)) return StatusValue(env, DetachRefused(env, state, span.arraybuffer));
+  // A runtime view shares its block's ArrayBuffer: it ends here but stays readable.
+  if (!view->runtime && !DetachPinned(env, view, span.arraybuffer)) {
+    return StatusValue(env, DetachRefused(env, state, span.arraybuffer));
+  }
   DetachView(env, view, Cause::kJavaScript);
   if (view->finalized) {  // the runtime ran the finalizer inside the detach
     state->DropRecord(view);
@@ -152,6 +179,7 @@ napi_value BlockShare(napi_env env, napi_callback_info info) {
   Wrapper* block = argc < 2 ? nullptr : FindBlock(env, state, argv[0], &span);
   double align = 0;
   if (block == nullptr || !block->holds_memory) return StatusValue(env, kNotAllocated);
+  if (block->runtime) return StatusValue(env, kExternalRefused);
   if (napi_get_value_double(env, argv[1], &align) != napi_ok || !IsPowerOfTwo(align)) {
     return StatusValue(env, kInvalidParam);
   }

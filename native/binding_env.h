@@ -6,6 +6,16 @@
 
 #include "os.h"
 
+// 0 in a build for runtimes that refuse external buffers (Electron, a V8
+// sandbox): node-api's headers then hide napi_create_external_buffer and
+// napi_create_external_arraybuffer, and every block is runtime memory
+// (binding_runtime.cc).
+#if defined(NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED)
+#define SYSALLOC_EXTERNAL_BUFFERS 0
+#else
+#define SYSALLOC_EXTERNAL_BUFFERS 1
+#endif
+
 namespace sysalloc {
 
 // True once env can no longer run JavaScript: Node's FreeEnvironment forbids it
@@ -19,5 +29,9 @@ bool TearingDown(napi_env env, napi_ref probe);
 // from JavaScript (a native frame may hold the pointer), else at once
 // (binding_quarantine.cc).
 void ReturnRegion(napi_env env, const os::Region& region, bool from_javascript);
+
+// Whether blocks in env are memory the runtime allocates (binding_runtime.cc):
+// then nothing that needs external memory (sharing) is made there either.
+bool RuntimeMemory(napi_env env);
 
 }  // namespace sysalloc

@@ -30,6 +30,8 @@ napi_value BlockAllocPages(napi_env env, napi_callback_info info) {
     return StatusValue(env, kInvalidParam);
   }
   if (!IsSizeAndAlign(size_arg, align_arg)) return StatusValue(env, kInvalidParam);
+  // Guard pages, locking, protection: only on a mapping of sysalloc's own.
+  if (StateOf(env)->runtime_memory) return StatusValue(env, kExternalRefused);
   const size_t size = static_cast<size_t>(size_arg);
   const size_t align = static_cast<size_t>(align_arg);
   blocks::PageRequest request;

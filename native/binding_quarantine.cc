@@ -20,9 +20,12 @@ napi_value DrainQuarantine(napi_env env, napi_callback_info /*info*/) {
   if (state != nullptr) {
     state->drain_armed = false;
     state->ReleaseQuarantine();
+    ReleaseRuntimeQuarantine(env, state, true);
   }
   return nullptr;
 }
+
+}  // namespace
 
 // Queues DrainQuarantine as a microtask, once per turn. Microtasks run only once
 // the JavaScript stack is empty, never inside a native call that called back into
@@ -49,9 +52,13 @@ void ArmDrain(napi_env env, EnvState* state) {
   }
 }
 
+namespace {
+
 // Drains the quarantine now (tests and benchmarks; the microtask does it otherwise).
 Napi::Value DrainNow(const Napi::CallbackInfo& info) {
-  StateOf(info.Env())->ReleaseQuarantine();
+  EnvState* state = StateOf(info.Env());
+  state->ReleaseQuarantine();
+  ReleaseRuntimeQuarantine(info.Env(), state, true);
   return info.Env().Undefined();
 }
 

@@ -65,7 +65,12 @@ void AdjustExternal(napi_env env, int64_t delta) {
 void Settle(napi_env env, Wrapper* block, Cause cause) {
   if (block->pinned) return;
   EnvState* owner = block->owner;
-  if (block->holds_memory && (block->detached || block->finalized) && block->views == 0) {
+  // Runtime memory is the runtime's to free: a detach ends it with every view over it.
+  if (block->runtime && block->holds_memory && (block->detached || block->finalized)) {
+    block->holds_memory = false;
+    owner->blocks.Erase(block->region.ptr);
+    blocks::UncountRuntime(block->length);
+  } else if (block->holds_memory && (block->detached || block->finalized) && block->views == 0) {
     block->holds_memory = false;
     owner->blocks.Erase(block->region.ptr);
     AdjustExternal(owner->env_alive ? env : nullptr, -HiddenBytes(block->region));
@@ -100,8 +105,6 @@ void DetachView(napi_env env, Wrapper* view, Cause cause) {
   Settle(env, block, cause);
 }
 
-namespace {
-
 void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   Wrapper* w = static_cast<Wrapper*>(hint);
   EnvState* owner = w->owner;
@@ -120,7 +123,8 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   }
   w->finalized = true;
   if (w->pinned) return;  // run synchronously inside our own detach: the caller settles
-  if (w->block == nullptr && w->holds_memory && !w->detached && !owner->scanned && owner->track_ownership &&
+  if (w->block == nullptr && !w->runtime && w->holds_memory && !w->detached && !owner->scanned &&
+      owner->track_ownership &&
       (ArrayBufferAlive(env, w) || owner->teardown_check == nullptr) && TearingDown(env, owner->probe)) {
     // JavaScript can no longer run, TeardownCheck has not scanned yet, and this
     // block's ArrayBuffer is still alive: Node's cleanup of live Buffers has begun
@@ -145,8 +149,6 @@ void FinalizeWrapper(napi_env env, void* /*data*/, void* hint) {
   owner->DeleteIfDone();
 }
 
-}  // namespace
-
 bool DetachPinned(napi_env env, Wrapper* w, napi_value arraybuffer) {
   w->pinned = true;
   const bool ok = napi_detach_arraybuffer(env, arraybuffer) == napi_ok;
@@ -165,8 +167,9 @@ bool DetachPinned(napi_env env, Wrapper* w, napi_value arraybuffer) {
 void FinalizeEnvState(napi_env env, void* data, void* /*hint*/) {
   EnvState* state = static_cast<EnvState*>(data);
   state->ReleaseQuarantine();
-  for (napi_ref* ref :
-       {&state->queue_microtask, &state->drain, &state->alloc_address_ref, &state->probe, &state->sentinel}) {
+  ReleaseRuntimeQuarantine(env, state, false);
+  for (napi_ref* ref : {&state->queue_microtask, &state->drain, &state->alloc_address_ref, &state->probe,
+                        &state->sentinel, &state->array_buffer_ctor, &state->buffer_from}) {
     if (*ref != nullptr) napi_delete_reference(env, *ref);
     *ref = nullptr;
   }
@@ -179,6 +182,10 @@ void FinalizeEnvState(napi_env env, void* data, void* /*hint*/) {
   // return the memory here and let the late finalizers only delete records.
   state->blocks.ForEach([](Wrapper* block) {
     block->holds_memory = false;
+    if (block->runtime) {
+      blocks::UncountRuntime(block->length);
+      return;
+    }
     if (block->shared != nullptr) {
       os::Region memory;
       if (!block->unprovable && shared::Drop(block->shared, &memory)) blocks::Release(memory);
@@ -197,6 +204,13 @@ void FinalizeEnvState(napi_env env, void* data, void* /*hint*/) {
 }
 
 Status Wrap(napi_env env, EnvState* state, Wrapper* record, napi_value* out) {
+#if !SYSALLOC_EXTERNAL_BUFFERS
+  (void)env;
+  (void)out;
+  state->DropRecord(record);
+  state->runtime_memory = true;
+  return kExternalRefused;
+#else
   state->wrapping = record;
 #ifdef SYSALLOC_TESTING
   // testing.refuseWrap(status): answer as a runtime that returns this status would.
@@ -241,6 +255,8 @@ Status Wrap(napi_env env, EnvState* state, Wrapper* record, napi_value* out) {
   }
   if (wrapped == napi_no_external_buffers_allowed) {
     state->last_error = "the runtime does not allow external buffers (napi_no_external_buffers_allowed)";
+    state->runtime_memory = true;
+    return kExternalRefused;
   } else {
     // snprintf, not std::to_string: libstdc++'s digit table would be a GNU
     // unique symbol, shared by every copy of sysalloc (scripts/check-exports.sh).
@@ -249,6 +265,7 @@ Status Wrap(napi_env env, EnvState* state, Wrapper* record, napi_value* out) {
     state->last_error = status_text;
   }
   return kRuntimeRefused;
+#endif  // SYSALLOC_EXTERNAL_BUFFERS
 }
 
 namespace {
@@ -260,6 +277,11 @@ constexpr napi_type_tag kViewTag = {0x73797361'6c6c6f63ull, 0x76696577'00000001u
 bool IsViewBuffer(napi_env env, napi_value arraybuffer) {
   bool tagged = false;
   return napi_check_object_type_tag(env, arraybuffer, &kViewTag, &tagged) == napi_ok && tagged;
+}
+
+// Whether value (a Uint8Array over arraybuffer) is the Buffer of view.
+bool IsViewOf(napi_env env, const Wrapper* view, napi_value value, napi_value arraybuffer) {
+  return IsViewBuffer(env, view->runtime ? value : arraybuffer);
 }
 
 bool SpanOf(napi_env env, napi_value value, Spanned* out) {
@@ -276,18 +298,18 @@ Wrapper* FindBlock(napi_env env, EnvState* state, napi_value value, Spanned* spa
   Wrapper* block = state->blocks.Find(span->data);
   if (block == nullptr || block->detached || block->length != span->length) return nullptr;
   Wrapper* view = state->views.Find(span->data);
-  if (view != nullptr && view->length == span->length && IsViewBuffer(env, span->arraybuffer)) return nullptr;
+  if (view != nullptr && view->length == span->length && IsViewOf(env, view, value, span->arraybuffer)) return nullptr;
   return block;
 }
 
 Wrapper* FindView(napi_env env, EnvState* state, napi_value value, Spanned* span) {
   if (!SpanOf(env, value, span)) return nullptr;
   Wrapper* view = state->views.Find(span->data);
-  if (view == nullptr || view->length != span->length || !IsViewBuffer(env, span->arraybuffer)) return nullptr;
+  if (view == nullptr || view->length != span->length || !IsViewOf(env, view, value, span->arraybuffer)) return nullptr;
   return view;
 }
 
-void TagView(napi_env env, napi_value arraybuffer) { napi_type_tag_object(env, arraybuffer, &kViewTag); }
+void TagView(napi_env env, napi_value object) { napi_type_tag_object(env, object, &kViewTag); }
 
 napi_value HandOut(napi_env env, const os::Region& region, size_t size) {
   EnvState* state = StateOf(env);

@@ -107,6 +107,7 @@ Napi::Value TeardownStats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+#if SYSALLOC_EXTERNAL_BUFFERS
 // The sentinel: an external ArrayBuffer made at load and never collected, so that
 // Node cleans it at teardown. Where Node cleans Buffers oldest first (22+), its
 // finalizer runs before any block's and scans them all as JavaScript left them.
@@ -118,6 +119,7 @@ void SentinelFinalize(napi_env env, void* /*data*/, void* hint) {
   --state->records;
   state->DeleteIfDone();
 }
+#endif  // SYSALLOC_EXTERNAL_BUFFERS
 
 #if SYSALLOC_TEARDOWN_CHECK
 void CloseTeardownCheck(EnvState* state) {
@@ -206,12 +208,17 @@ napi_value TrackOwnership(napi_env env, napi_callback_info /*info*/) {
 
 void InitTeardown(Napi::Env env, Napi::Object exports, EnvState* state) {
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, Napi::Object::New(env), 1, &state->probe));
+#if SYSALLOC_EXTERNAL_BUFFERS
+  // Also the probe for external buffers: a runtime that refuses them refuses this first.
   napi_value sentinel = nullptr;
-  if (napi_create_external_arraybuffer(env, &state->sentinel_byte, 1, SentinelFinalize, state, &sentinel) ==
-          napi_ok &&
-      napi_create_reference(env, sentinel, 1, &state->sentinel) == napi_ok) {
+  const napi_status made =
+      napi_create_external_arraybuffer(env, &state->sentinel_byte, 1, SentinelFinalize, state, &sentinel);
+  if (made == napi_ok && napi_create_reference(env, sentinel, 1, &state->sentinel) == napi_ok) {
     ++state->records;
+  } else if (made == napi_no_external_buffers_allowed) {
+    state->runtime_memory = true;
   }
+#endif
   DefineRaw(env, exports, "teardownScan", TeardownScan);
   DefineRaw(env, exports, "trackOwnership", TrackOwnership);
   exports.Set("teardownStats", Napi::Function::New(env, TeardownStats, "teardownStats"));

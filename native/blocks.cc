@@ -15,6 +15,8 @@ std::atomic<uint64_t> live_blocks{0};
 std::atomic<uint64_t> live_bytes{0};
 std::atomic<uint64_t> os_allocations[os::kSourceCount];
 std::atomic<uint64_t> os_releases[os::kSourceCount];
+std::atomic<uint64_t> runtime_allocations{0};
+std::atomic<uint64_t> runtime_releases{0};
 std::atomic<uint64_t> cache_hits{0};
 std::atomic<uint64_t> quarantined_blocks{0};
 std::atomic<uint64_t> quarantined_bytes{0};
@@ -324,6 +326,28 @@ void Abandon(const os::Region& region) {
   abandoned_bytes.fetch_add(region.size, std::memory_order_relaxed);
 }
 
+void CountRuntime(size_t size) {
+  runtime_allocations.fetch_add(1, std::memory_order_relaxed);
+  live_blocks.fetch_add(1, std::memory_order_relaxed);
+  live_bytes.fetch_add(size, std::memory_order_relaxed);
+}
+
+void UncountRuntime(size_t size) {
+  runtime_releases.fetch_add(1, std::memory_order_relaxed);
+  live_blocks.fetch_sub(1, std::memory_order_relaxed);
+  live_bytes.fetch_sub(size, std::memory_order_relaxed);
+}
+
+void QuarantineRuntime(size_t size) {
+  quarantined_blocks.fetch_add(1, std::memory_order_relaxed);
+  quarantined_bytes.fetch_add(size, std::memory_order_relaxed);
+}
+
+void ReleaseRuntimeQuarantined(size_t size) {
+  quarantined_blocks.fetch_sub(1, std::memory_order_relaxed);
+  quarantined_bytes.fetch_sub(size, std::memory_order_relaxed);
+}
+
 void TrimCache() { Cache().Trim(); }
 
 Stats GetStats() {
@@ -334,6 +358,8 @@ Stats GetStats() {
     s.os_allocations[i] = os_allocations[i].load(std::memory_order_relaxed);
     s.os_releases[i] = os_releases[i].load(std::memory_order_relaxed);
   }
+  s.runtime_allocations = runtime_allocations.load(std::memory_order_relaxed);
+  s.runtime_releases = runtime_releases.load(std::memory_order_relaxed);
   s.cache_hits = cache_hits.load(std::memory_order_relaxed);
   s.quarantined_blocks = quarantined_blocks.load(std::memory_order_relaxed);
   s.quarantined_bytes = quarantined_bytes.load(std::memory_order_relaxed);

@@ -34,6 +34,15 @@ void ReleaseRetired(const os::Region& region);
 // another thread). It stays allocated for the life of the process.
 void Abandon(const os::Region& region);
 
+// Counts a block of size bytes in memory the JavaScript runtime allocated (the
+// binding's fallback where external buffers are refused) as live, and as freed.
+void CountRuntime(size_t size);
+void UncountRuntime(size_t size);
+// A freed runtime block held by the binding's quarantine until the turn ends:
+// counted in quarantined_blocks/bytes meanwhile, as Retire counts a region.
+void QuarantineRuntime(size_t size);
+void ReleaseRuntimeQuarantined(size_t size);
+
 // Returns every cached region to the OS.
 void TrimCache();
 
@@ -101,6 +110,8 @@ struct Stats {
   uint64_t live_bytes;                      // sum of the sizes asked for
   uint64_t os_allocations[os::kSourceCount];  // OS calls, per source
   uint64_t os_releases[os::kSourceCount];     // matching release calls, per source
+  uint64_t runtime_allocations;  // CountRuntime: blocks in the runtime's memory
+  uint64_t runtime_releases;
   uint64_t cache_hits;
   uint64_t cached_blocks;
   uint64_t cached_bytes;

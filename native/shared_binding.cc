@@ -46,7 +46,15 @@ CreateExternalSab LookUpCreateExternalSab() {
 
 CreateExternalSab create_external_sab = nullptr;
 
-enum Status : int32_t { kOk = 0, kInvalidParam = 1, kNoMemory = 2, kNotAllocated = 3, kRuntimeRefused = 5 };
+// binding.h's Status values this file returns.
+enum Status : int32_t {
+  kOk = 0,
+  kInvalidParam = 1,
+  kNoMemory = 2,
+  kNotAllocated = 3,
+  kRuntimeRefused = 5,
+  kExternalRefused = 19,  // the runtime refuses external buffers: no view over shared memory can be made
+};
 
 struct SharedEnv;
 
@@ -114,7 +122,7 @@ void DeleteHolder(napi_env env, Holder* h) {
   owner->DeleteIfDone();
 }
 
-void FinalizeHolder(napi_env env, void* /*data*/, void* hint) {
+[[maybe_unused]] void FinalizeHolder(napi_env env, void* /*data*/, void* hint) {
   Holder* h = static_cast<Holder*>(hint);
   h->finalized = true;
   if (h->pinned) return;  // run inside our own detach (Bun, Deno): the caller settles
@@ -174,28 +182,34 @@ napi_value MakeView(napi_env env, SharedEnv* state, shared::Region* region, bool
   napi_value view = nullptr;
   napi_value id = nullptr;
   if (sab) {
-    if (create_external_sab(env, data, length, FinalizeSab, region, &view) != napi_ok) {
+    const napi_status made = create_external_sab(env, data, length, FinalizeSab, region, &view);
+    if (made != napi_ok) {
       bool pending = false;
       napi_value ignored;
       if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
       DropRegion(env, region, true);
-      return Int(env, kRuntimeRefused);
+      return Int(env, made == napi_no_external_buffers_allowed ? kExternalRefused : kRuntimeRefused);
     }
     id = Number(env, 0);
   } else {
+#if !SYSALLOC_EXTERNAL_BUFFERS
+    (void)state;
+    DropRegion(env, region, true);
+    return Int(env, kExternalRefused);
+#else
     // Pinned while wrapping: a runtime that refuses may run the finalizer at once.
     Holder* h = new Holder{state, region, state->next_id++, data, length, nullptr, false, false, true};
     ++state->records;
-    const bool made = napi_create_external_buffer(env, length, data, FinalizeHolder, h, &view) == napi_ok;
+    const napi_status made = napi_create_external_buffer(env, length, data, FinalizeHolder, h, &view);
     h->pinned = false;
-    if (!made) {
+    if (made != napi_ok) {
       bool pending = false;
       napi_value ignored;
       if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
       --state->records;
       delete h;
       DropRegion(env, region, true);
-      return Int(env, kRuntimeRefused);
+      return Int(env, made == napi_no_external_buffers_allowed ? kExternalRefused : kRuntimeRefused);
     }
     napi_value arraybuffer = nullptr;
     if (napi_get_typedarray_info(env, view, nullptr, nullptr, nullptr, &arraybuffer, nullptr) == napi_ok) {
@@ -203,6 +217,7 @@ napi_value MakeView(napi_env env, SharedEnv* state, shared::Region* region, bool
     }
     state->holders.emplace(h->id, h);
     id = Number(env, static_cast<double>(h->id));
+#endif  // SYSALLOC_EXTERNAL_BUFFERS
   }
   const shared::Name name = shared::NameOf(region);
   napi_value out;
@@ -247,6 +262,7 @@ napi_value SharedCreate(napi_env env, napi_callback_info info) {
       (sab && create_external_sab == nullptr)) {
     return Int(env, kInvalidParam);
   }
+  if (RuntimeMemory(env)) return Int(env, kExternalRefused);
   os::Region memory;
   if (!blocks::Allocate(static_cast<size_t>(size), static_cast<size_t>(align), zero, &memory)) {
     return Int(env, kNoMemory);
@@ -278,6 +294,7 @@ napi_value SharedOpen(napi_env env, napi_callback_info info) {
       !ReadIndex(env, argv[4], 9007199254740991.0, &length) || (sab && create_external_sab == nullptr)) {
     return Int(env, kInvalidParam);
   }
+  if (RuntimeMemory(env)) return Int(env, kExternalRefused);
   shared::Region* region = shared::Open(id, key, kind);
   if (region == nullptr) return Int(env, kNotAllocated);
   const double size = static_cast<double>(shared::Size(region));
@@ -393,7 +410,8 @@ void Define(napi_env env, napi_value exports, SharedEnv* state, const char* name
 }  // namespace
 
 void Init(napi_env env, napi_value exports) {
-  static const CreateExternalSab looked_up = LookUpCreateExternalSab();
+  // A build without external buffers makes no SharedArrayBuffer over its memory either.
+  static const CreateExternalSab looked_up = SYSALLOC_EXTERNAL_BUFFERS ? LookUpCreateExternalSab() : nullptr;
   create_external_sab = looked_up;
   SharedEnv* state = new SharedEnv();
   state->env = env;

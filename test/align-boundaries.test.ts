@@ -3,7 +3,7 @@
 // default alignment blockSource and Block.alloc pick when none is given: a
 // power-of-two size is aligned to itself, any other size to the page.
 import { AllocError, alignDown, alignUp, Block, blockSource, isAligned, MAX_ALIGN, MAX_SIZE, pageSize } from '..';
-import { caught } from './helpers';
+import { caught, externalOnly } from './helpers';
 
 function expectInvalid(fn: () => unknown, message: string): void {
   const error = caught(fn, 'ERR_INVALID_PARAM');
@@ -74,7 +74,7 @@ describe('the default alignment of a size', () => {
   });
 
   if (process.platform !== 'win32') {
-    test('on POSIX the default alignment decides the source around 128 KiB', () => {
+    externalOnly(true, "every block is the runtime's (align.test.ts)")('on POSIX the default alignment decides the source around 128 KiB', () => {
       // 65536 aligned to itself needs 128 KiB of address space: mmap; aligned
       // to the page it would fit posix_memalign.
       expect(blockSource(65536)).toBe('mmap');

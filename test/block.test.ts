@@ -1,6 +1,6 @@
 import { Block, blockSource, blockStats, isAligned, MAX_ALIGN, MAX_SIZE, pageSize, trimBlockCache } from '..';
 import { native } from '../dist/native';
-import { ALIGNS, caught, delta, ordinaryBlocks, settle, SIZES, turn } from './helpers';
+import { ALIGNS, caught, delta, externalOnly, ordinaryBlocks, runtimeMemory, settle, SIZES, turn } from './helpers';
 
 describe('Block alignment', () => {
   test.each(SIZES.flatMap((size) => ALIGNS.map((align) => [size, align])))(
@@ -78,13 +78,19 @@ describe('Block memory', () => {
     words[1023] = 0xdeadbeef;
     expect(view.getUint32(4092, true)).toBe(0xdeadbeef);
     expect(block.buffer.readUInt32LE(4092)).toBe(0xdeadbeef);
-    // Zero-copy: the Buffer starts at the block's address.
-    expect(block.buffer.byteOffset).toBe(0);
-    expect(block.buffer.buffer.byteLength).toBe(4096);
+    if (runtimeMemory) {
+      // The runtime's ArrayBuffer, over-allocated by align - 1; the Buffer at the aligned offset in it.
+      expect(block.buffer.buffer.byteLength).toBe(4096 + 4095);
+      expect(block.buffer.byteOffset).toBeLessThan(4096);
+    } else {
+      // Zero-copy: the Buffer starts at the block's address.
+      expect(block.buffer.byteOffset).toBe(0);
+      expect(block.buffer.buffer.byteLength).toBe(4096);
+    }
   });
 
   test('names the system call that served it', () => {
-    const expected = process.platform === 'win32' ? ['_aligned_malloc', 'VirtualAlloc'] : ['posix_memalign', 'mmap'];
+    const expected = runtimeMemory ? ['runtime', 'runtime'] : process.platform === 'win32' ? ['_aligned_malloc', 'VirtualAlloc'] : ['posix_memalign', 'mmap'];
     using small = Block.alloc(4096);
     using large = Block.alloc(1 << 20);
     expect(small.source).toBe(expected[0]);
@@ -164,7 +170,7 @@ describe('Block.free', () => {
 
   describe('with ordinary blocks, not debug mode ones', () => {
     ordinaryBlocks();
-    test('a released large region is reused from the cache once the quarantine has let it go, and trimming returns it', async () => {
+    externalOnly(true, 'runtime memory is never cached (os-facts.test.ts)')('a released large region is reused from the cache once the quarantine has let it go, and trimming returns it', async () => {
       trimBlockCache();
       const first = Block.alloc(1 << 20, { zero: false });
       first.free();
@@ -241,13 +247,23 @@ describe("V8's view of off-heap bytes", () => {
   }
 
   test('counted once while alive, and all of it given back after free', async () => {
+    const page = pageSize();
+    if (runtimeMemory) {
+      // V8 counts each runtime ArrayBuffer whole: the block and its align - 1 bytes of over-allocation.
+      const small = await perBlockExternal(4096, 64);
+      expect(small.held).toBe(4096 + 4095);
+      expect(small.after).toBe(0);
+      const large = await perBlockExternal((1 << 20) + 1, 16);
+      expect(large.held).toBe((1 << 20) + 1 + page - 1);
+      expect(large.after).toBe(0);
+      return;
+    }
     const exact = await perBlockExternal(4096, 64); // posix_memalign: nothing hidden
     const nodeBookkeeping = exact.held - 4096;
     expect(nodeBookkeeping).toBeGreaterThanOrEqual(0);
     expect(nodeBookkeeping).toBeLessThan(1024);
     expect(exact.after).toBe(0);
 
-    const page = pageSize();
     const size = (1 << 20) + 1; // mapped: rounded up to whole pages
     const rounded = await perBlockExternal(size, 16);
     expect(rounded.held).toBe(size + nodeBookkeeping + (page - 1));

@@ -7,6 +7,27 @@ import fs = require('fs');
 import os = require('os');
 import path = require('path');
 import { AllocError, Arena, Block, debug, Pool } from '..';
+import { externalFile } from './helpers';
+
+// On runtime memory (npm run test:no-external) debug mode has no pages of its
+// own to quarantine, guard or report on: every case below is skipped there, and
+// the first test asserts what debug mode does instead.
+const { test, describe, runtimeOnly } = externalFile('debug mode has no pages of its own to quarantine or guard there');
+runtimeOnly('on runtime memory, debug mode serves ordinary runtime blocks (no quarantine, no guards)', () => {
+  const was = debug.enabled;
+  debug.enable({ reportAtExit: false });
+  try {
+    const block = Block.alloc(4096, { align: 4096 });
+    expect(block.source).toBe('runtime');
+    expect(block.address % 4096n).toBe(0n);
+    const view = block.buffer;
+    block.free();
+    expect(view.length).toBe(0);
+    expect(() => block.free()).toThrow(expect.objectContaining({ code: 'ERR_NOT_ALLOCATED' }));
+  } finally {
+    if (!was) debug.disable();
+  }
+});
 
 const fixtures = path.join(__dirname, 'debug');
 const inFlight = path.join(fixtures, 'in-flight.js');

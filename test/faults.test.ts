@@ -43,6 +43,29 @@ jest.isolateModules(() => {
 });
 
 const MiB = 1 << 20;
+
+// The switch fails OS allocations. On runtime memory (npm run test:no-external)
+// blocks never ask the OS, so no fault reaches them: the OS cases are skipped
+// there, visibly, and the test below asserts that instead.
+const noExternalBuild = addon.sourceFor(4096, 4096) === 'runtime';
+const osTest = noExternalBuild ? test.skip : test;
+const osDescribe = noExternalBuild ? describe.skip : describe;
+
+(noExternalBuild ? test : test.skip)('on runtime memory the switch never fires: blocks, Arena and Pool ask the OS for nothing', () => {
+  const calls = t.faultCalls();
+  t.faultArm(1, EVERY);
+  try {
+    using block = lib.Block.alloc(MiB);
+    expect(block.source).toBe('runtime');
+    using arena = new lib.Arena({ capacity: 4096, grow: true });
+    arena.alloc(3 * MiB);
+    using pool = new lib.Pool({ slotSize: 64, slots: 4 });
+    pool.free(pool.alloc());
+  } finally {
+    t.faultArm(0, 0);
+  }
+  expect(t.faultCalls() - calls).toBe(0);
+});
 // faultArm's count for "every OS allocation from the n-th on".
 const EVERY = Number.MAX_SAFE_INTEGER;
 
@@ -52,7 +75,8 @@ afterEach(() => t.faultArm(0, 0));
 // test:debug) serves Blocks page-level, whose refusals the test below checks.
 lib.debug.disable();
 
-test('debug mode: a refused page-level mapping is ERR_NO_MEMORY and nothing is held', () => {
+// On runtime memory debug mode serves ordinary runtime blocks, which ask the OS for nothing (test/debug.test.ts).
+(noExternalBuild ? test.skip : test)(`debug mode: a refused page-level mapping is ERR_NO_MEMORY and nothing is held${noExternalBuild ? ' [not on runtime memory: no page-level mapping there]' : ''}`, () => {
   lib.debug.enable({ reportAtExit: false });
   try {
     const before = lib.blockStats();
@@ -77,7 +101,7 @@ test('the facade runs over the testing addon; the published addon has no switch'
   expect('testing' in published).toBe(false);
 });
 
-test('the switch fails exactly the calls it was armed for', () => {
+osTest('the switch fails exactly the calls it was armed for', () => {
   lib.trimBlockCache();
   const calls = t.faultCalls();
   const injected = t.faultInjected();
@@ -158,7 +182,7 @@ function sweep(op: () => void, every = false): Sweep {
   throw new Error('the operation kept asking the OS for memory');
 }
 
-describe('Block.alloc', () => {
+osDescribe('Block.alloc', () => {
   const cases: [number, Sysalloc.BlockOptions | undefined][] = [
     [4096, undefined], // posix_memalign / _aligned_malloc
     [100, { align: 64, zero: false }],
@@ -198,7 +222,7 @@ describe('Block.alloc', () => {
   });
 });
 
-describe('Arena', () => {
+osDescribe('Arena', () => {
   test('constructor: one OS allocation; refused, ERR_NO_MEMORY and nothing held', () => {
     const op = () => {
       using arena = new lib.Arena({ capacity: 100000 });
@@ -261,7 +285,7 @@ describe('Arena', () => {
   });
 });
 
-describe.each([false, true])('Pool (checked: %s)', (checked) => {
+(noExternalBuild ? describe.skip : describe).each([false, true])('Pool (checked: %s)', (checked) => {
   test('constructor: one OS allocation; refused, ERR_NO_MEMORY and nothing held', () => {
     const op = () => {
       using pool = new lib.Pool({ slotSize: 4096, slots: 64, align: 4096, checked });

@@ -1,4 +1,4 @@
-import { AllocError, AllocErrorCode, blockStats, BlockStats, debug } from '..';
+import { AllocError, AllocErrorCode, blockSource, blockStats, BlockStats, debug } from '..';
 
 declare const gc: () => void;
 
@@ -21,6 +21,39 @@ export function ordinaryBlocks(): void {
   afterAll(() => {
     if (was) debug.enable({ reportAtExit: process.env.SYSALLOC_DEBUG_REPORT !== '0' });
   });
+}
+
+/**
+ * Whether the addon under test serves blocks from memory the runtime allocates
+ * (a build with NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED: npm run test:no-external).
+ * Tests about external memory then assert what that fallback documents (README
+ * "Runtimes without external buffers").
+ */
+export const runtimeMemory: boolean = blockSource() === 'runtime';
+
+/**
+ * `test` for a case about external memory only; on runtime memory a visible
+ * skip whose name gives the reason (a sibling test asserts what happens there).
+ */
+export function externalOnly(when: boolean, why: string): (name: string, fn: jest.ProvidesCallback, timeout?: number) => void {
+  if (!runtimeMemory || !when) return test;
+  return (name, fn, timeout) => test.skip(`${name} [not on runtime memory: ${why}]`, fn, timeout);
+}
+
+/**
+ * For a file whose every case is about external memory: `test` and `describe`
+ * as usual, or on runtime memory skips whose names end with the reason. The
+ * file asserts what happens there in a test of its own (`runtimeOnly`).
+ */
+export function externalFile(why: string): { test: jest.It; describe: jest.Describe; runtimeOnly: jest.It } {
+  if (!runtimeMemory) return { test, describe, runtimeOnly: test.skip };
+  const reason = ` [not on runtime memory: ${why}]`;
+  const skipped = (skip: jest.It | jest.Describe): any => {
+    const named = (name: string, ...rest: unknown[]) => (skip as any)(name + reason, ...rest);
+    named.each = (table: unknown) => (name: string, ...rest: unknown[]) => (skip as any).each(table)(name + reason, ...rest);
+    return named;
+  };
+  return { test: skipped(test.skip), describe: skipped(describe.skip), runtimeOnly: test };
 }
 
 export function turn(): Promise<void> {

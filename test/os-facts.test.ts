@@ -6,7 +6,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import { Block, blockSource, blockStats, BlockStats, pageSize, SourceName, trimBlockCache } from '..';
 import { native, nativePath } from '../dist/native';
-import { ALIGNS, delta, ordinaryBlocks, settle, SIZES } from './helpers';
+import { ALIGNS, delta, ordinaryBlocks, runtimeMemory, settle, SIZES } from './helpers';
 
 interface Facts {
   /** The call that serves a small block, and the one that serves a large block. */
@@ -54,7 +54,10 @@ function platformFromUname(): string {
   return names[kernel] ?? kernel.toLowerCase();
 }
 
-const sourceOf = (size: number, align: number): SourceName => (facts.isLarge(size, align) ? facts.large : facts.small);
+// On runtime memory (npm run test:no-external) every block is served by the runtime, never cached.
+const served = (source: SourceName): SourceName => (runtimeMemory ? 'runtime' : source);
+const isMapped = (source: SourceName): boolean => !runtimeMemory && source === facts.large;
+const sourceOf = (size: number, align: number): SourceName => served(facts.isLarge(size, align) ? facts.large : facts.small);
 
 function calls(before: BlockStats, after: BlockStats, key: 'osAllocations' | 'osReleases'): Record<string, number> {
   return Object.fromEntries(Object.entries(delta(before, after, key)).filter(([, n]) => n !== 0));
@@ -89,9 +92,9 @@ describe(`${process.platform}: blockSource names the call per size class`, () =>
   });
 
   test('without an alignment: a page-sized block is small, 1 MiB is large', () => {
-    expect(blockSource()).toBe(facts.small);
-    expect(blockSource(4096)).toBe(facts.small);
-    expect(blockSource(1 << 20)).toBe(facts.large);
+    expect(blockSource()).toBe(served(facts.small));
+    expect(blockSource(4096)).toBe(served(facts.small));
+    expect(blockSource(1 << 20)).toBe(served(facts.large));
   });
 });
 
@@ -115,7 +118,7 @@ describe(`${process.platform}: each block comes from the call blockSource names 
       expect(block.source).toBe(source);
       expect(calls(before, allocated, 'osAllocations')).toEqual({ [source]: 1 });
       expect(block.address % BigInt(align)).toBe(0n);
-      if (source === facts.large) {
+      if (isMapped(source)) {
         // VirtualAlloc hands out 64 KiB-aligned regions, mmap whole pages, even
         // when less alignment was asked for.
         expect(block.address % BigInt(facts.granularity)).toBe(0n);
@@ -125,7 +128,7 @@ describe(`${process.platform}: each block comes from the call blockSource names 
       block.free();
       native.drainQuarantine(); // what the microtask after this turn does
       const freed = blockStats();
-      if (source === facts.large) {
+      if (isMapped(source)) {
         // Kept mapped for reuse (blocks.cc's cache) until trimmed.
         expect(freed.cachedBlocks).toBe(1);
         expect(calls(allocated, freed, 'osReleases')).toEqual({});
@@ -143,20 +146,20 @@ describe(`${process.platform}: each block comes from the call blockSource names 
     const before = blockStats();
     const blocks = [1, 2, 3].map(() => Block.alloc(100, { align: 1 << 24 }));
     for (const block of blocks) {
-      expect(block.source).toBe(facts.large);
+      expect(block.source).toBe(served(facts.large));
       expect(block.address % BigInt(1 << 24)).toBe(0n);
     }
     for (const block of blocks) block.free();
     native.drainQuarantine(); // what the microtask after this turn does
     trimBlockCache();
-    expect(calls(before, blockStats(), 'osAllocations')).toEqual({ [facts.large]: 3 });
-    expect(calls(before, blockStats(), 'osReleases')).toEqual({ [facts.large]: 3 });
+    expect(calls(before, blockStats(), 'osAllocations')).toEqual({ [served(facts.large)]: 3 });
+    expect(calls(before, blockStats(), 'osReleases')).toEqual({ [served(facts.large)]: 3 });
   });
 
   test('a fresh large region is zero-filled by the OS, so zero: false still reads zeros', () => {
     trimBlockCache();
     using block = Block.alloc(1 << 20, { zero: false });
-    expect(block.source).toBe(facts.large);
+    expect(block.source).toBe(served(facts.large));
     expect(block.buffer.every((byte) => byte === 0)).toBe(true);
   });
 
@@ -171,7 +174,7 @@ describe(`${process.platform}: each block comes from the call blockSource names 
     block.free();
     native.drainQuarantine(); // what the microtask after this turn does
     const freed = process.memoryUsage().rss;
-    expect(calls(before, blockStats(), 'osReleases')).toEqual({ [facts.large]: 1 });
+    expect(calls(before, blockStats(), 'osReleases')).toEqual({ [served(facts.large)]: 1 });
     expect(mib(touched - start)).toBeGreaterThan(56);
     expect(mib(touched - freed)).toBeGreaterThan(56);
   });

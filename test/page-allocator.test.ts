@@ -4,7 +4,7 @@
 // model has no room.
 import { addressOf, AllocError, Block, pageSize, PageAllocator } from '..';
 import { PATTERNS, Rng, withSeed } from './family-helpers';
-import { expectCode, expectEqual } from './helpers';
+import { expectCode, expectEqual, externalOnly } from './helpers';
 
 const OPS = 100_000;
 
@@ -66,7 +66,7 @@ describe('PageAllocator', () => {
     expectCode(() => pages.destroy(), 'ERR_NOT_ALLOCATED', 'destroy twice');
   });
 
-  test('checked mode: a freed run reads length 0', () => {
+  externalOnly(true, "refused there (test/runtime-aliasing.test.ts)")('checked mode: a freed run reads length 0', () => {
     using pages = new PageAllocator({ pages: 4, checked: true });
     const run = pages.allocPages(2);
     run.fill(7);
@@ -76,7 +76,7 @@ describe('PageAllocator', () => {
     expect(again.length).toBe(2 * pages.pageSize);
   });
 
-  test('checked mode: a region whose block its caller freed is dropped, the rest goes on', () => {
+  externalOnly(true, "refused there (test/runtime-aliasing.test.ts)")('checked mode: a region whose block its caller freed is dropped, the rest goes on', () => {
     using pages = new PageAllocator({ pages: 2, pageSize: 4096, checked: true });
     const block = Block.alloc(4 * 4096, { align: 4096 });
     pages.addMemory(block);
@@ -95,7 +95,7 @@ describe('PageAllocator', () => {
   });
 
   describe.each([false, true])('property (checked %s)', (checked) => {
-    test(`${OPS} random operations against a model`, () => {
+    externalOnly(checked, "refused there (test/runtime-aliasing.test.ts)")(`${OPS} random operations against a model`, () => {
       withSeed(`PageAllocator checked=${checked}`, (rng: Rng) => {
         const page = 256;
         const pages = new PageAllocator({ pages: rng.int(100, 400), pageSize: page, checked });

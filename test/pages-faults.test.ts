@@ -7,6 +7,7 @@ import path = require('path');
 import bindings = require('bindings');
 
 import type * as Sysalloc from '..';
+import { externalFile } from './helpers';
 
 interface Testing {
   faultArm(n: number, count: number): void;
@@ -26,6 +27,21 @@ jest.isolateModules(() => {
 lib.debug.disable();
 
 const linux = process.platform === 'linux';
+
+// On runtime memory every page-level option and protect() is refused before any OS call (pages.test.ts):
+// the OS refusals below cannot happen there; this asserts that no OS call is even tried.
+const { test, describe, runtimeOnly } = externalFile('page-level options are refused there, before any OS call');
+runtimeOnly('on runtime memory page-level options are refused with no OS call, armed fault untouched', () => {
+  const injected = t.faultInjected();
+  const before = outstanding();
+  t.faultArm(1, 1);
+  for (const options of [{ guard: true }, { secure: true }, { lock: true }, { wipe: true }, { dontDump: true }, { hugePages: true }]) {
+    expect(() => lib.Block.alloc(4096, options)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_PARAM' }));
+  }
+  t.faultArm(0, 0);
+  expect(t.faultInjected()).toBe(injected);
+  expect(outstanding()).toEqual(before);
+});
 
 afterEach(() => t.faultArm(0, 0));
 

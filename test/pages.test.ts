@@ -9,7 +9,7 @@ import bindings = require('bindings');
 
 import { AllocError, Block, blockStats } from '..';
 import { native } from '../dist/native';
-import { ordinaryBlocks, settle } from './helpers';
+import { ordinaryBlocks, runtimeMemory, settle } from './helpers';
 
 const root = path.join(__dirname, '..');
 const pageSize: number = native.pageSize;
@@ -61,7 +61,33 @@ function smapsEntry(address: bigint): string {
   throw new Error(`no mapping holds 0x${address.toString(16)}`);
 }
 
-describe('options', () => {
+// Page-level blocks need a mapping of sysalloc's own: on runtime memory (npm run
+// test:no-external) every option is refused instead, which the describe below asserts.
+const pageLevel = runtimeMemory ? describe.skip : describe;
+
+(runtimeMemory ? describe : describe.skip)('on runtime memory (no external buffers)', () => {
+  test.each(['guard', 'lock', 'wipe', 'dontDump', 'hugePages', 'secure'])('options.%s: ERR_INVALID_PARAM naming it, nothing held', (option) => {
+    const before = blockStats().liveBlocks;
+    let error: unknown;
+    try {
+      Block.alloc(4096, { [option]: true });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(AllocError);
+    expect((error as AllocError).code).toBe('ERR_INVALID_PARAM');
+    expect((error as Error).message).toMatch(new RegExp(`^options\\.${option}: this runtime does not allow external buffers`));
+    expect(blockStats().liveBlocks).toBe(before);
+  });
+
+  test('protect() on a runtime block: ERR_INVALID_PARAM', () => {
+    using block = Block.alloc(4096);
+    expect(block.source).toBe('runtime');
+    expect(() => block.protect('read')).toThrow(/^block\.protect\(\): this runtime does not allow external buffers/);
+  });
+});
+
+pageLevel('options', () => {
   test('each page-level option is a boolean, named in the error', () => {
     for (const key of ['guard', 'lock', 'wipe', 'dontDump', 'hugePages', 'secure']) {
       expect(() => Block.alloc(64, { [key]: 1 } as never)).toThrow(
@@ -126,7 +152,7 @@ describe('options', () => {
   });
 });
 
-describe('guard pages', () => {
+pageLevel('guard pages', () => {
   test('placement: the last byte touches the trailing guard; a page-multiple size touches both', () => {
     const page = pageSize;
     const cases: Array<[number, number | undefined, number]> = [
@@ -181,7 +207,7 @@ describe('guard pages', () => {
   });
 });
 
-describe('protect', () => {
+pageLevel('protect', () => {
   test('a read-only block reads from JavaScript; a write kills the process', () => {
     const reads = child(`const b = Block.alloc(64, { guard: true }); b.buffer[3] = 9; b.protect('read'); console.log('after', b.buffer[3], b.protection);`);
     expect(reads.status).toBe(0);
@@ -222,7 +248,7 @@ describe('protect', () => {
   });
 });
 
-describe('wipe', () => {
+pageLevel('wipe', () => {
   test('free() zeroes the bytes before the quarantine; without wipe they stay', () => {
     const wiped = Block.alloc(256, { wipe: true });
     const kept = Block.alloc(256, { guard: true });
@@ -236,7 +262,7 @@ describe('wipe', () => {
   });
 });
 
-describe('lock', () => {
+pageLevel('lock', () => {
   if (linux) {
     test('VmLck grows by the locked pages and returns after free (Linux /proc/self/status)', async () => {
       await settle();
@@ -276,7 +302,7 @@ describe('lock', () => {
   }
 });
 
-describe('dontDump', () => {
+pageLevel('dontDump', () => {
   if (linux) {
     test('VmFlags of the mapping has dd; not without the option', () => {
       const block = Block.alloc(3 * pageSize, { dontDump: true });
@@ -297,7 +323,7 @@ describe('dontDump', () => {
   }
 });
 
-describe('huge pages', () => {
+pageLevel('huge pages', () => {
   if (linux) {
     test('precondition: transparent huge pages in madvise mode (this machine; stated, never skipped)', () => {
       expect(fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8')).toMatch(/\[madvise\]/);

@@ -2,12 +2,13 @@ import { spawnSync } from 'child_process';
 import { constants } from 'buffer';
 import * as path from 'path';
 import { addressOf, AllocError, Arena, Block, blockStats, MAX_SIZE, pageSize, Pool } from '..';
-import { caught, settle } from './helpers';
+import { caught, externalOnly, runtimeMemory, settle } from './helpers';
 
 const MODES = [false, true];
 
 describe.each(MODES)('Pool (checked: %s)', (checked) => {
-  test('hands out slotSize Buffers at the slot alignment, stride apart, lowest first', () => {
+  const ownSlots = checked && runtimeMemory;
+  externalOnly(checked, "a checked pool's slots are blocks of their own there")('hands out slotSize Buffers at the slot alignment, stride apart, lowest first', () => {
     using pool = new Pool({ slotSize: 100, slots: 8, align: 64, checked });
     expect([pool.slotSize, pool.align, pool.stride, pool.slots, pool.checked]).toEqual([100, 64, 128, 8, checked]);
     const [region] = pool.regions();
@@ -133,7 +134,7 @@ describe.each(MODES)('Pool (checked: %s)', (checked) => {
   test('destroy frees the memory; every Buffer reads length 0; further calls throw ERR_NOT_ALLOCATED', async () => {
     const before = await settle();
     const pool = new Pool({ slotSize: 4096, slots: 16, align: 4096, checked });
-    pool.addMemory(Block.alloc(8192));
+    if (!ownSlots) pool.addMemory(Block.alloc(8192));
     const live = [pool.alloc(), pool.alloc()];
     const freed = pool.alloc();
     pool.free(freed);
@@ -180,7 +181,7 @@ describe.each(MODES)('Pool (checked: %s)', (checked) => {
     expect(after.liveBytes).toBe(before.liveBytes);
   });
 
-  describe('addMemory', () => {
+  (ownSlots ? describe.skip : describe)(`addMemory${ownSlots ? ' [not on runtime memory: refused for a checked pool, see below]' : ''}`, () => {
     test('cuts the block into slots at the pool alignment; the pool frees it at destroy', () => {
       const pool = new Pool({ slotSize: 100, slots: 1, align: 64, checked });
       const block = Block.alloc(1000, { align: 16 });
@@ -257,6 +258,7 @@ describe('Pool: a Buffer kept after free', () => {
     const stale = pool.alloc();
     const part = stale.subarray(8);
     pool.free(stale);
+    expect(caught(() => pool.free(stale)).code).toBe('ERR_NOT_ALLOCATED');
     expect(stale.length).toBe(0);
     expect(part.length).toBe(0);
     const next = pool.alloc();
@@ -271,12 +273,44 @@ describe('Pool: a Buffer kept after free', () => {
     using pool = new Pool({ slotSize: 4096, slots: 4, checked: true });
     for (let i = 0; i < 5000; i++) pool.free(pool.alloc());
     const after = await settle();
-    expect(after.liveBlocks).toBe(before.liveBlocks + 1);
+    // The pool's region; on runtime memory a checked pool has none (each slot is a block of its own).
+    expect(after.liveBlocks).toBe(before.liveBlocks + (runtimeMemory ? 0 : 1));
+  });
+});
+
+(runtimeMemory ? describe : describe.skip)('Pool (checked: true) on runtime memory', () => {
+  test('each slot is a block of its own at the slot alignment; regions() lists the live ones', async () => {
+    const before = await settle();
+    const pool = new Pool({ slotSize: 100, slots: 3, align: 64, checked: true });
+    expect(pool.regions()).toEqual([]);
+    expect(blockStats().liveBlocks).toBe(before.liveBlocks);
+    const bufs = [pool.alloc(), pool.alloc(), pool.alloc()];
+    expect(bufs.every((b) => b.length === 100 && addressOf(b) % 64n === 0n)).toBe(true);
+    expect(new Set(bufs.map((b) => b.buffer)).size).toBe(3);
+    expect(pool.regions().map((r) => [r.address, r.size])).toEqual(bufs.map((b) => [addressOf(b), 100]));
+    expect(blockStats().liveBlocks).toBe(before.liveBlocks + 3);
+    expect(caught(() => pool.alloc()).code).toBe('ERR_NO_MEMORY');
+    pool.free(bufs[1]);
+    expect(bufs[1].length).toBe(0);
+    expect(blockStats().liveBlocks).toBe(before.liveBlocks + 2);
+    pool.destroy();
+    expect(bufs.every((b) => b.length === 0)).toBe(true);
+    expect(blockStats().liveBlocks).toBe(before.liveBlocks);
+  });
+
+  test('addMemory is refused, naming why; the block stays its caller\'s', () => {
+    using pool = new Pool({ slotSize: 64, slots: 2, checked: true });
+    using block = Block.alloc(4096);
+    const error = caught(() => pool.addMemory(block));
+    expect(error.code).toBe('ERR_INVALID_PARAM');
+    expect(error.message).toMatch(/^Pool\.addMemory of a checked pool: this runtime does not allow external buffers .*a block cannot be cut into slots$/);
+    expect(block.freed).toBe(false);
+    expect(pool.slots).toBe(2);
   });
 });
 
 describe('Pool: a block its caller frees after addMemory, against the contract', () => {
-  test('fast mode: the pool keeps the memory until destroy and goes on using it', async () => {
+  externalOnly(true, 'freeing a runtime block detaches every view of it')('fast mode: the pool keeps the memory until destroy and goes on using it', async () => {
     const before = await settle();
     const pool = new Pool({ slotSize: 4096, slots: 1 });
     const block = Block.alloc(8192);
@@ -291,7 +325,24 @@ describe('Pool: a block its caller frees after addMemory, against the contract',
     expect(after.liveBlocks).toBe(before.liveBlocks);
   });
 
-  test('checked mode: its slots leave the pool, live ones when freed; the memory goes back', async () => {
+  (runtimeMemory ? test : test.skip)('fast mode on runtime memory: its slots leave the pool at once, as for memory moved away', async () => {
+    const before = await settle();
+    const pool = new Pool({ slotSize: 4096, slots: 1 });
+    const block = Block.alloc(8192);
+    pool.addMemory(block);
+    const kept = pool.alloc(); // the pool's own slot
+    const added = pool.alloc();
+    block.free();
+    expect(added.length).toBe(0);
+    expect(kept.length).toBe(4096);
+    expect(caught(() => pool.alloc()).code).toBe('ERR_NO_MEMORY');
+    expect([pool.slots, pool.used, pool.available]).toEqual([1, 1, 0]);
+    pool.destroy();
+    const after = await settle();
+    expect(after.liveBlocks).toBe(before.liveBlocks);
+  });
+
+  externalOnly(true, "a checked pool's slots are blocks of their own there")('checked mode: its slots leave the pool, live ones when freed; the memory goes back', async () => {
     const before = await settle();
     const pool = new Pool({ slotSize: 4096, slots: 1, checked: true });
     const block = Block.alloc(3 * 4096);
@@ -394,7 +445,8 @@ describe('Pool: ERR_NO_MEMORY from the OS', () => {
   // As in errors.test.ts: the child caps its own address space, so the
   // failure is the operating system's, not simulated.
   const run = process.platform === 'linux' ? test : test.skip;
-  run.each(MODES)('a pool the OS cannot back throws and leaks nothing (checked: %s; linux: prlimit)', (checked) => {
+  // A checked pool on runtime memory allocates nothing up front (its slots are blocks of their own).
+  run.each(runtimeMemory ? [false] : MODES)('a pool the OS cannot back throws and leaks nothing (checked: %s; linux: prlimit)', (checked) => {
     const child = `
       const { execFileSync } = require('child_process');
       const fs = require('fs');
@@ -426,7 +478,7 @@ describe('Pool: ERR_NO_MEMORY from the OS', () => {
 });
 
 describe('Pool slot numbers after retired slots', () => {
-  test('a checked pool whose added block its caller freed keeps numbering new slots apart', () => {
+  externalOnly(true, "a checked pool's slots are blocks of their own there")('a checked pool whose added block its caller freed keeps numbering new slots apart', () => {
     const pool = new Pool({ slotSize: 64, slots: 2, align: 64, checked: true });
     const first = Block.alloc(4096);
     pool.addMemory(first);

@@ -16,6 +16,7 @@ import crypto = require('crypto');
 import fs = require('fs');
 import path = require('path');
 import ts = require('typescript');
+import { runtimeMemory } from './helpers';
 
 const root = path.join(__dirname, '..');
 const work = path.join(root, '.readme-examples');
@@ -97,10 +98,22 @@ test('no JavaScript example uses `using` (a SyntaxError before Node 24)', () => 
 // O_DIRECT is a POSIX flag: on Windows (node.exe under wine) those examples cannot apply.
 const posixOnly = (e: Example) => /O_DIRECT/.test(e.code);
 
-describe.each(all.map((e) => [`line ${e.line} (${e.lang}, "${e.heading}")${posixOnly(e) ? ', POSIX only: O_DIRECT' : ''}`, e] as const))(
+// On runtime memory (npm run test:no-external) page-level blocks and sharing are refused and debug mode has no
+// quarantine (README "Runtimes without external buffers"; asserted in pages, shared and debug tests).
+const externalOnly = (e: Example) => runtimeMemory && /^(Secure and page-level blocks|Sharing memory between threads|The leak report and the memory profile)/.test(e.heading);
+
+describe.each(
+  all.map(
+    (e) =>
+      [
+        `line ${e.line} (${e.lang}, "${e.heading}")${posixOnly(e) ? ', POSIX only: O_DIRECT' : ''}${externalOnly(e) ? ' [not on runtime memory: refused there]' : ''}`,
+        e,
+      ] as const,
+  ),
+)(
   'README example at %s',
   (_name, example) => {
-    const run = process.platform === 'win32' && posixOnly(example) ? test.skip : test;
+    const run = (process.platform === 'win32' && posixOnly(example)) || externalOnly(example) ? test.skip : test;
     run('runs: exit 0, nothing on stderr', () => {
       const dir = folder();
       try {

@@ -4,11 +4,24 @@
 // start clean and gc() can run in every thread.
 import { spawnSync } from 'child_process';
 import path = require('path');
+import { Block, Pool } from '..';
+import { runtimeMemory } from './helpers';
 
 const root = JSON.stringify(path.resolve(__dirname, '..'));
 const major = Number(process.versions.node.split('.')[0]);
 // node_api_create_external_sharedarraybuffer: exported by the Node 22, 24 and 26 of the matrix, not by Node 20.
-const expectSab = major >= 22;
+const expectSab = major >= 22 && !runtimeMemory;
+// Sharing needs memory of sysalloc's own: on runtime memory (npm run test:no-external)
+// every way in is refused instead, which the test below asserts.
+const sharing = runtimeMemory ? test.skip : test;
+
+(runtimeMemory ? test : test.skip)('on runtime memory (no external buffers): share, fromShared and shared pools are refused', () => {
+  using block = Block.alloc(4096);
+  expect(() => block.share()).toThrow(/^block\.share\(\): this runtime does not allow external buffers/);
+  expect(() => new Pool({ slotSize: 64, slots: 4, shared: true })).toThrow(/this runtime does not allow external buffers/);
+  const handle = Object.freeze({ type: 'sysalloc.SharedBlock', id: 1, key: 1n });
+  expect(() => Block.fromShared(handle as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_PARAM' }));
+});
 
 // Runs body (an async function's text, with Block, Pool, blockStats, sharedArrayBuffers,
 // spawn(code, workerData) and settle() in scope) and returns what it passes to report().
@@ -44,7 +57,7 @@ test('the runtime has external SharedArrayBuffers exactly where Node exports the
   expect(run('return sharedArrayBuffers;')).toBe(expectSab);
 });
 
-test('content written in one thread is read in another, at the same address, no copy', () => {
+sharing('content written in one thread is read in another, at the same address, no copy', () => {
   const r = run(`
     const b = Block.alloc(1 << 20);
     b.buffer.fill(0x5a);
@@ -68,7 +81,7 @@ test('content written in one thread is read in another, at the same address, no 
   expect(r).toEqual({ size: 1 << 20, align: 1 << 20, shared: true, sab: expectSab, text: 'from main', rest: true, same: true, reply: 'from worker' });
 });
 
-test('the memory is released only after the last holder, with exact counters', () => {
+sharing('the memory is released only after the last holder, with exact counters', () => {
   const r = run(`
     await settle();
     const base = counts();
@@ -115,7 +128,7 @@ test('the memory is released only after the last holder, with exact counters', (
   expect(r.stale).toBe('ERR_NOT_ALLOCATED');
 });
 
-test('a worker that ends or is terminated while holding: the others keep the memory, the last one out releases it', () => {
+sharing('a worker that ends or is terminated while holding: the others keep the memory, the last one out releases it', () => {
   const r = run(`
     await settle();
     const base = counts();
@@ -170,7 +183,7 @@ test('a worker that ends or is terminated while holding: the others keep the mem
   }
 });
 
-test('forged, foreign and stale handles are refused with ERR_NOT_ALLOCATED', () => {
+sharing('forged, foreign and stale handles are refused with ERR_NOT_ALLOCATED', () => {
   const r = run(`
     const b = Block.alloc(4096);
     const h = b.share();
@@ -215,7 +228,7 @@ test('forged, foreign and stale handles are refused with ERR_NOT_ALLOCATED', () 
   });
 });
 
-test('Atomics.wait/notify across threads on a shared block (a SharedArrayBuffer view where the runtime has one)', () => {
+sharing('Atomics.wait/notify across threads on a shared block (a SharedArrayBuffer view where the runtime has one)', () => {
   const r = run(`
     const b = Block.alloc(4096);
     // The sharing Block keeps its external Buffer: this thread opens a shared view of its own.
@@ -262,7 +275,7 @@ test('Atomics.wait/notify across threads on a shared block (a SharedArrayBuffer 
   }
 });
 
-test('8 workers hammer one shared pool: a slot is never held by two threads at once', () => {
+sharing('8 workers hammer one shared pool: a slot is never held by two threads at once', () => {
   // 10^5 operations (an alloc or a free) per worker, 8 workers, 64 slots: each worker holds up to 4
   // slots, writes its id over the whole slot after alloc and checks it before free.
   const OPS = 100000;
@@ -310,7 +323,7 @@ test('8 workers hammer one shared pool: a slot is never held by two threads at o
   expect(r.released).toEqual({ live: 0, regions: 0, refs: 0 });
 });
 
-test('a shared pool: slots across threads, checked mode, released when the last thread lets go', () => {
+sharing('a shared pool: slots across threads, checked mode, released when the last thread lets go', () => {
   const r = run(`
     await settle();
     const base = counts();
