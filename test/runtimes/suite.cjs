@@ -566,11 +566,13 @@ test('Sharing: a worker opens a shared block and a shared pool, same memory, rel
     block.buffer.write('shared', 0);
     const pool = new Pool({ slotSize: 64, slots: 4, shared: true });
     const worker = new Worker(path.join(__dirname, 'share-worker.cjs'), { workerData: { block: block.share(), pool: pool.share() } });
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
     const got = await new Promise((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
+      exited.then((code) => reject(new Error(`the worker exited (code ${code}) before its message`)));
     });
-    await new Promise((resolve) => worker.once('exit', resolve));
+    await exited;
     eq(got.address, block.address, 'the same address in both threads');
     eq(got.text, 'shared', 'the worker reads what the main thread wrote');
     eq(block.buffer.toString('latin1', 8, 14), 'worker', 'the main thread reads what the worker wrote');
