@@ -153,7 +153,16 @@ export class Arena {
     let failure: AllocError | undefined;
     for (const chunk of this.#chunks.slice()) {
       if (usedIn(chunk) === 0) continue; // nothing was handed out from this view
-      chunk.detachView();
+      if (!chunk.detachView()) {
+        // The runtime holds a Buffer of this chunk for work in flight: the chunk stays as it was.
+        failure ??= new AllocError(
+          'ERR_INVALID_PARAM',
+          `Arena.reset: a chunk of ${chunk.size} bytes was left as it was because the runtime holds a Buffer in it ` +
+            'for work in flight (Bun holds a Buffer given to fs, zlib or crypto until the callback); ' +
+            'its allocations stay valid; reset again once that work has ended',
+        );
+        continue;
+      }
       // The bump pointer stays: what the reset released is held until the run ends.
       chunk.taken = 0;
       chunk.start = chunk.offset;

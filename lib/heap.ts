@@ -2,7 +2,17 @@ import { Block, disposeSymbol, isBlock } from './block';
 import { AllocError, describe, invalidParam } from './errors';
 import { Buddy, ceilLog2, floorLog2, GRANULE, HeapCore, MAX_BUDDY_REGION, Tlsf } from './heap-core';
 import { native } from './native';
-import { adoptable, hex, ManagedRegion, MemoryRegion, refuseCheckedOnRuntime, releaseAll, wrapError } from './managed-region';
+import {
+  adoptable,
+  detachChecked,
+  heldByRuntime,
+  hex,
+  ManagedRegion,
+  MemoryRegion,
+  refuseCheckedOnRuntime,
+  releaseAll,
+  wrapError,
+} from './managed-region';
 import { ALLOCATION, tag, taggedBuffer } from './tagged-buffer';
 import { checkAlign, checkSize, MAX_ALIGN, MAX_SIZE } from './validate';
 
@@ -136,8 +146,9 @@ export class Heap {
   free(buf: Uint8Array): void {
     const id = typeof buf === 'object' && buf !== null ? (buf as unknown as Record<symbol, unknown>)[KEY] : undefined;
     if (typeof id === 'number' && this.#live[id] === buf) {
+      if (this.checked && !detachChecked(buf)) throw heldByRuntime('Heap.free', this.#core.size[id]);
       this.#live[id] = undefined;
-      if (this.checked) this.#detach(buf, id);
+      if (this.checked) this.#hold(id);
       else this.#core.free(id);
       return;
     }
@@ -273,8 +284,8 @@ export class Heap {
     return this.#allocSlow(size, align);
   }
 
-  #detach(buf: Uint8Array, id: number): void {
-    native.viewDetach(buf);
+  // A checked allocation whose Buffer is detached: held until the run ends.
+  #hold(id: number): void {
     const core = this.#core;
     if (this.#regions[core.region[id]].retired) {
       // An allocation in a retired region leaves the heap with its memory.

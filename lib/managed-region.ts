@@ -85,11 +85,17 @@ export class ManagedRegion {
     return undefined;
   }
 
-  /** Detaches `view` (every fast allocation reads length 0) and forgets it. */
-  detachView(): void {
-    if (this.view !== undefined) native.viewDetach(this.view);
+  /**
+   * Detaches `view` (every fast allocation reads length 0) and forgets it.
+   * false, and nothing changes, when the runtime refuses because it holds the
+   * view for work in flight (Bun); the view then keeps the memory alive even
+   * after the Block is freed, so dropping the region is still safe.
+   */
+  detachView(): boolean {
+    if (this.view !== undefined && native.viewDetach(this.view) === native.status.runtimeRefused) return false;
     this.view = undefined;
     this.arrayBuffer = undefined;
+    return true;
   }
 
   /** Gives a Block from addMemory back to its caller when the allocator could not take it after all. */
@@ -112,6 +118,26 @@ export class ManagedRegion {
   describe(): MemoryRegion {
     return { address: BigInt(this.address), size: this.size };
   }
+}
+
+/**
+ * Detaches a checked allocation's Buffer. false when the runtime refuses
+ * because it holds the Buffer for work in flight (Bun, during fs, zlib or
+ * crypto calls): the caller then leaves the allocation live and throws
+ * heldByRuntime. A Buffer detached already (moved away) counts as detached.
+ */
+export function detachChecked(buf: Uint8Array): boolean {
+  return native.viewDetach(buf) !== native.status.runtimeRefused;
+}
+
+/** ERR_INVALID_PARAM for a free the runtime refused (detachChecked false): nothing was freed. */
+export function heldByRuntime(method: string, bytes: number): AllocError {
+  return new AllocError(
+    'ERR_INVALID_PARAM',
+    `${method}: cannot free ${bytes} bytes while the runtime holds their Buffer for work in flight ` +
+      '(Bun holds a Buffer given to fs, zlib or crypto until the callback): they stay allocated; ' +
+      'free them once that work has ended',
+  );
 }
 
 /**

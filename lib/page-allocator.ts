@@ -2,7 +2,17 @@ import { Bitmap } from './bitmap';
 import { Block, disposeSymbol, isBlock } from './block';
 import { AllocError, invalidParam } from './errors';
 import { native } from './native';
-import { adoptable, hex, ManagedRegion, MemoryRegion, refuseCheckedOnRuntime, releaseAll, wrapError } from './managed-region';
+import {
+  adoptable,
+  detachChecked,
+  heldByRuntime,
+  hex,
+  ManagedRegion,
+  MemoryRegion,
+  refuseCheckedOnRuntime,
+  releaseAll,
+  wrapError,
+} from './managed-region';
 import { allocationOf, tag, taggedBuffer } from './tagged-buffer';
 import { checkAlign, checkSize, MAX_SIZE } from './validate';
 
@@ -160,10 +170,10 @@ export class PageAllocator {
       );
     }
     const count = this.#length[first];
+    if (this.checked && !detachChecked(buf)) throw heldByRuntime('PageAllocator.freePages', buf.byteLength);
     this.#live[first] = undefined;
     this.#used -= count;
     if (this.checked) {
-      native.viewDetach(buf);
       // A retired region's pages stay taken and leave the allocator.
       if (this.#regionOf(first).retired) {
         this.#total -= count;

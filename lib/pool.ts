@@ -1,7 +1,7 @@
 import { Block, disposeSymbol } from './block';
 import { AllocError, describe, externalRefused, invalidParam, invalidThis, readOptions } from './errors';
 import { native } from './native';
-import { adoptable, hex, ManagedRegion, MemoryRegion, MOVED_CAUSE, wrapError } from './managed-region';
+import { adoptable, heldByRuntime, hex, ManagedRegion, MemoryRegion, MOVED_CAUSE, wrapError } from './managed-region';
 import { checkAlign, checkBoolean, checkSize, MAX_SIZE } from './validate';
 import { arrayBufferOf, byteLengthOf, byteOffsetOf, isUint8Array, viewBuffer } from './view-buffer';
 import { SharedPool } from './shared-pool';
@@ -388,18 +388,22 @@ export class Pool {
   #freeChecked(buf: ArrayBufferView): void {
     const slot = this.#slotOfView.get(buf as Uint8Array);
     if (slot === undefined) throw this.#notAllocated(buf);
-    this.#slotOfView.delete(buf as Uint8Array);
-    this.#setLive(slot, undefined);
     if (this.#own !== undefined) {
       // The Block's free detaches its Buffer and holds the memory until the run
       // ends; the slot number can be handed out again at once (new memory).
       const block = this.#own.get(buf as Uint8Array) as Block;
-      this.#own.delete(buf as Uint8Array);
       if (!block.freed) block.free();
+      this.#own.delete(buf as Uint8Array);
+      this.#slotOfView.delete(buf as Uint8Array);
+      this.#setLive(slot, undefined);
       this.#free[this.#top++] = slot;
       return;
     }
-    const detached = native.viewDetach(buf as Uint8Array) === native.status.ok;
+    const result = native.viewDetach(buf as Uint8Array);
+    if (result === native.status.runtimeRefused) throw heldByRuntime('Pool.free', this.slotSize);
+    this.#slotOfView.delete(buf as Uint8Array);
+    this.#setLive(slot, undefined);
+    const detached = result === native.status.ok;
     if (!detached || this.#regionOf(slot).retired) {
       // Not detached: the slot's Buffer was detached by someone else, so its
       // memory moved to another ArrayBuffer, which owns it until collected. The

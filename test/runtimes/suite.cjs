@@ -257,6 +257,53 @@ test('Block: free() while zlib works on the buffer: detached (Node, Deno) or ref
   throwsCode(() => b.free(), 'ERR_NOT_ALLOCATED', 'a second free');
 });
 
+// The same for the allocators over views: Bun refuses to detach a view it
+// holds, so a checked free throws and the allocation stays live, and a reset
+// leaves that chunk as it was; nothing is handed out again while it is held.
+test('Arena, checked Pool, Heap, PageAllocator: a release while zlib works on an allocation', async () => {
+  const zlib = require('zlib');
+  const bun = typeof globalThis.Bun !== 'undefined';
+  const deflating = (buf) => new Promise((resolve) => zlib.deflate(buf, (err) => resolve(err)));
+  const arena = new Arena({ capacity: 1 << 16 });
+  const pool = new Pool({ slotSize: 4096, slots: 4, checked: true });
+  const cases = [['Pool.free', pool.alloc(), (buf) => pool.free(buf)]];
+  // Checked Heap and PageAllocator are refused on runtime memory (README table; test:no-external).
+  const others = [];
+  if (blockSource() !== 'runtime') {
+    const heap = new sysalloc.Heap({ capacity: 1 << 16, checked: true });
+    const pages = new sysalloc.PageAllocator({ pages: 4, checked: true });
+    others.push(heap, pages);
+    cases.push(['Heap.free', heap.alloc(4096), (buf) => heap.free(buf)]);
+    cases.push(['PageAllocator.freePages', pages.allocPages(1), (buf) => pages.freePages(buf)]);
+  }
+  const a = arena.alloc(4096);
+  a.fill(0x61);
+  const arenaDone = deflating(a);
+  if (bun) {
+    throwsCode(() => arena.reset(), 'ERR_INVALID_PARAM', 'Arena.reset while Bun holds a Buffer of its chunk');
+    eq(a.length, 4096, 'the held allocation stays valid');
+    const next = arena.alloc(4096);
+    ok(next.byteOffset >= a.byteOffset + a.length || next.buffer !== a.buffer, 'the next allocation does not overlap it');
+    eq(await arenaDone, null, 'deflate after the refused reset');
+  }
+  arena.reset();
+  eq(a.length, 0, 'the allocation detached by a reset once the work ended');
+  await arenaDone;
+  for (const [name, buf, release] of cases) {
+    buf.fill(0x61);
+    const done = deflating(buf);
+    if (bun) {
+      throwsCode(() => release(buf), 'ERR_INVALID_PARAM', `${name} while Bun holds the Buffer`);
+      eq(buf.length, 4096, `${name}: the allocation still attached`);
+      eq(await done, null, `${name}: deflate after the refusal`);
+    }
+    release(buf);
+    eq(buf.length, 0, `${name}: detached once freed`);
+    await done;
+  }
+  for (const allocator of [arena, pool, ...others]) allocator.destroy();
+});
+
 // ---- Arena ----------------------------------------------------------------
 
 test('Arena: alloc aligns, reset detaches and reuses, destroy frees', () => {
