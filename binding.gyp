@@ -6,7 +6,7 @@
                   "native/binding_quarantine.cc", "native/binding_records.cc", "native/binding_teardown.cc",
                   "native/binding_shim.cc",
                   "native/shared_blocks.cc", "native/shared_binding.cc",
-                  "native/debug/quarantine.cc", "native/debug/debug_binding.cc",
+                  "native/debug/quarantine.cc", "native/debug/held_slots.cc", "native/debug/stderr_writer.cc", "native/debug/debug_binding.cc",
                   "native/shim/api.cc", "native/shim/granule_map.cc", "native/shim/large.cc",
                   "native/shim/segments.cc", "native/shim/shared.cc", "native/shim/spans.cc",
                   "native/shim/stats.cc", "native/shim/thread_cache.cc"],
@@ -24,9 +24,9 @@
       "cflags": ["-fvisibility=hidden", "-fvisibility-inlines-hidden"],
       "conditions": [
         ["OS=='win'", {
-          "sources": ["native/os_windows.cc"]
+          "sources": ["native/os_windows.cc", "native/debug/fault_catcher_windows.cc"]
         }, {
-          "sources": ["native/os_posix.cc", "native/libstdcxx_compat.cc"],
+          "sources": ["native/os_posix.cc", "native/debug/fault_catcher_posix.cc", "native/libstdcxx_compat.cc"],
           "libraries": ["-ldl"]
         }],
         ["OS=='mac'", {
