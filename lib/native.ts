@@ -3,7 +3,7 @@ import bindings = require('bindings');
 import * as fs from 'fs';
 import * as path from 'path';
 
-/** Mirrors `enum Status` in native/binding.cc. */
+/** Mirrors `enum Status` in native/binding_status.h. */
 export interface NativeStatus {
   readonly ok: 0;
   readonly invalidParam: 1;

@@ -12,7 +12,7 @@
           "target_name": "sysalloc_testing_asan",
           "sources": ["../../native/blocks.cc", "../../native/binding.cc", "../../native/binding_blocks.cc", "../../native/binding_pages.cc",
                       "../../native/binding_quarantine.cc", "../../native/binding_records.cc", "../../native/binding_teardown.cc",
-                      "../../native/binding_shim.cc", "../../native/shared_blocks.cc", "../../native/shared_binding.cc",
+                      "../../native/binding_shim.cc", "../../native/shared_blocks.cc", "../../native/shared_binding.cc", "../../native/shared_views.cc",
                        "../../native/debug/quarantine.cc", "../../native/debug/held_slots.cc", "../../native/debug/stderr_writer.cc", "../../native/debug/debug_binding.cc",
                       "../../native/shim/api.cc", "../../native/shim/granule_map.cc", "../../native/shim/large.cc",
                       "../../native/shim/segments.cc", "../../native/shim/shared.cc", "../../native/shim/spans.cc",
