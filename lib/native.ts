@@ -154,6 +154,11 @@ export interface NativeAddon {
   readonly debugMaxBlocks: number;
   readonly debugTextMax: number;
   shimPointers(): NativeShimPointers;
+  /** The shim's debug mode (native/shim/tracking.h): on records every shim block with its caller; off forgets them. */
+  shimDebug(on: boolean): void;
+  /** Live recorded shim blocks by the code that called malloc: [caller, count, bytes]. */
+  shimDebugSites(): Array<[string, number, number]>;
+  shimDebugStats(): { liveBlocks: number; liveBytes: number; heldBlocks: number; reported: number; on: boolean };
   shimStats(): NativeShimStats;
   readonly pageSize: number;
   readonly allocationGranularity: number;

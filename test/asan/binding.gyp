@@ -16,7 +16,7 @@
                        "../../native/debug/quarantine.cc", "../../native/debug/held_slots.cc", "../../native/debug/stderr_writer.cc", "../../native/debug/debug_binding.cc",
                       "../../native/shim/api.cc", "../../native/shim/granule_map.cc", "../../native/shim/large.cc",
                       "../../native/shim/segments.cc", "../../native/shim/shared.cc", "../../native/shim/spans.cc",
-                      "../../native/shim/stats.cc", "../../native/shim/thread_cache.cc",
+                      "../../native/shim/stats.cc", "../../native/shim/thread_cache.cc", "../../native/shim/tracking.cc",
                       "../../native/os_posix.cc", "../../native/debug/fault_catcher_posix.cc", "../faults/testing.cc"],
           "include_dirs": ["../../native"],
           "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
