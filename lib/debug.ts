@@ -333,13 +333,16 @@ export const debug = {
    * page-level with a guard page after it, and when freed goes to a quarantine
    * where its pages are inaccessible; a touch of it from any thread stops the
    * process with a report naming the block, its allocation and its free site.
+   * The shim records its blocks with their C callers and reports double frees
+   * and frees of pointers it never issued (README, "The shim in debug mode").
    * Calling it again changes the options.
    */
   enable,
   /**
    * From now on new Blocks are ordinary again (sampling, if set, goes on).
    * Blocks recorded before keep their records until freed, and freed memory
-   * already in the quarantine stays there.
+   * already in the quarantine stays there. The shim forgets its records and
+   * releases the blocks it held.
    */
   disable,
   /** One new Block in `every` is page-level, guarded and quarantined when freed, without sites (GWP-ASan's sampling); 0 stops sampling. */
