@@ -244,6 +244,7 @@ void* sysalloc_realloc(void* ptr, size_t size) SYSALLOC_NOEXCEPT {
 
 size_t sysalloc_usable_size(void* ptr) SYSALLOC_NOEXCEPT {
   if (ptr == nullptr) return 0;
+  if (SYSALLOC_UNLIKELY(Tracking()) && IsHeld(ptr)) return 0;
   Found f{};
   switch (Locate(reinterpret_cast<uintptr_t>(ptr), &f)) {
     case kNotOurs: return sysalloc::os::SystemUsableSize(ptr);

@@ -252,6 +252,11 @@ void* TrackRealloc(void* ptr, size_t size, const void* caller, bool* handled) {
   return q;
 }
 
+bool IsHeld(void* p) {
+  std::lock_guard<std::mutex> guard(Lock());
+  return S().freed.count(reinterpret_cast<uintptr_t>(p)) != 0;
+}
+
 std::vector<SiteTotal> LiveSites() {
   std::unordered_map<const void*, SiteTotal> by_site;
   {

@@ -39,6 +39,9 @@ bool TrackFree(void* p, const void* caller);
 // mode (p not recorded) and track the result.
 void* TrackRealloc(void* p, size_t size, const void* caller, bool* handled);
 
+// Whether p is a freed block held back from reuse (usable_size answers 0 for it).
+bool IsHeld(void* p);
+
 // Live recorded blocks by allocation site (return address), and the held count.
 struct SiteTotal {
   const void* site;
