@@ -42,6 +42,14 @@ export interface DebugSizeBucket {
   bytes: number;
 }
 
+/** Live shim blocks allocated by one caller (`DebugReport.shim.sites`). */
+export interface DebugShimSite {
+  /** The code that called malloc, calloc, realloc or aligned_alloc: `module(symbol+0xoffset)`, or `module+0xoffset` where the module exports no symbol there (and on Windows). */
+  site: string;
+  count: number;
+  bytes: number;
+}
+
 export interface DebugReport {
   /** Whether debug mode is on (else only sampled blocks are counted). */
   enabled: boolean;
@@ -59,6 +67,13 @@ export interface DebugReport {
     /** How a touch of quarantined memory is caught: 'userfaultfd', 'signal', 'vectored', or 'none'. */
     catcher: string;
   };
+  /**
+   * The shim (malloc, realloc, free handed to C libraries): its blocks allocated
+   * while debug mode was on and not freed yet, by caller, the most bytes first;
+   * freed blocks held back from reuse (so a second free is told apart); double
+   * frees and frees of pointers it never issued reported on stderr so far.
+   */
+  shim: { liveBlocks: number; liveBytes: number; heldBlocks: number; reported: number; sites: DebugShimSite[] };
   /** All of the above as text, as printed at exit. */
   text: string;
 }
@@ -183,7 +198,7 @@ function hookExit(): void {
   if (state.exitHooked) return;
   state.exitHooked = true;
   process.once('exit', () => {
-    if (!state.reportAtExit || live.size === 0) return;
+    if (!state.reportAtExit || (live.size === 0 && native.shimDebugStats().liveBlocks === 0)) return;
     try {
       fs.writeSync(2, '\n' + report().text + '\n');
     } catch {
@@ -204,11 +219,13 @@ function enable(options?: DebugOptions): void {
   state.reportAtExit = atExit ?? true;
   state.on = true;
   debugHooks.active = true;
+  native.shimDebug(true);
   hookExit();
 }
 
 function disable(): void {
   state.on = false;
+  native.shimDebug(false);
   debugHooks.active = state.sample !== 0;
 }
 
@@ -268,8 +285,26 @@ function report(): DebugReport {
       lines.push(`  ${formatBytes(b.size).padStart(10)} ${String(b.count).padStart(6)} ${String(b.bytes).padStart(12)}`);
     }
   }
+  const shimStats = native.shimDebugStats();
+  const shimSites = native
+    .shimDebugSites()
+    .map(([site, count, bytes]) => ({ site, count, bytes }))
+    .sort((a, b) => b.bytes - a.bytes || b.count - a.count);
+  if (shimStats.liveBlocks > 0) {
+    lines.push(
+      `live shim blocks: ${shimStats.liveBlocks}, ${shimStats.liveBytes} bytes; by the code that allocated them (bytes, count, caller):`,
+    );
+    for (const s of shimSites) lines.push(`  ${String(s.bytes).padStart(12)} ${String(s.count).padStart(6)}  ${s.site}`);
+  }
   return {
     enabled: state.on,
+    shim: {
+      liveBlocks: shimStats.liveBlocks,
+      liveBytes: shimStats.liveBytes,
+      heldBlocks: shimStats.heldBlocks,
+      reported: shimStats.reported,
+      sites: shimSites,
+    },
     liveBlocks: live.size,
     liveBytes,
     sites,
@@ -298,13 +333,16 @@ export const debug = {
    * page-level with a guard page after it, and when freed goes to a quarantine
    * where its pages are inaccessible; a touch of it from any thread stops the
    * process with a report naming the block, its allocation and its free site.
+   * The shim records its blocks with their C callers and reports double frees
+   * and frees of pointers it never issued (README, "The shim in debug mode").
    * Calling it again changes the options.
    */
   enable,
   /**
    * From now on new Blocks are ordinary again (sampling, if set, goes on).
    * Blocks recorded before keep their records until freed, and freed memory
-   * already in the quarantine stays there.
+   * already in the quarantine stays there. The shim forgets its records and
+   * releases the blocks it held.
    */
   disable,
   /** One new Block in `every` is page-level, guarded and quarantined when freed, without sites (GWP-ASan's sampling); 0 stops sampling. */

@@ -14,7 +14,7 @@ export { alignUp, alignDown, isAligned, addressOf, pageSize, blockSource } from 
 export type { SourceName } from './native';
 export { shim, includeDir } from './shim';
 export { debug } from './debug';
-export type { DebugOptions, DebugReport, DebugSite, DebugSizeBucket } from './debug';
+export type { DebugOptions, DebugReport, DebugShimSite, DebugSite, DebugSizeBucket } from './debug';
 export type { ShimPointers, ShimStats } from './shim';
 export { MAX_ALIGN, MAX_SIZE } from './validate';
 export { sharedArrayBuffers } from './shared';

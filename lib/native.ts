@@ -3,7 +3,7 @@ import bindings = require('bindings');
 import * as fs from 'fs';
 import * as path from 'path';
 
-/** Mirrors `enum Status` in native/binding.cc. */
+/** Mirrors `enum Status` in native/binding_status.h. */
 export interface NativeStatus {
   readonly ok: 0;
   readonly invalidParam: 1;
@@ -157,6 +157,11 @@ export interface NativeAddon {
   readonly debugMaxBlocks: number;
   readonly debugTextMax: number;
   shimPointers(): NativeShimPointers;
+  /** The shim's debug mode (native/shim/tracking.h): on records every shim block with its caller; off forgets them. */
+  shimDebug(on: boolean): void;
+  /** Live recorded shim blocks by the code that called malloc: [caller, count, bytes]. */
+  shimDebugSites(): Array<[string, number, number]>;
+  shimDebugStats(): { liveBlocks: number; liveBytes: number; heldBlocks: number; reported: number; on: boolean };
   shimStats(): NativeShimStats;
   readonly pageSize: number;
   readonly allocationGranularity: number;

@@ -23,6 +23,7 @@
 
 #include "address_table.h"
 #include "binding_env.h"
+#include "binding_status.h"
 #include "blocks.h"
 #include "os.h"
 #include "shared_blocks.h"
@@ -40,25 +41,6 @@ typedef struct uv_check_s uv_check_t;
 
 namespace sysalloc {
 namespace binding {
-
-// Mirrored by lib/native.ts. kRuntimeThrew: the runtime threw while making the
-// Buffer (its message is kept for lastError()); kRuntimeRefused: it returned
-// another Node-API failure (the status is kept for lastError()).
-enum Status : int32_t {
-  kOk = 0,
-  kInvalidParam = 1,
-  kNoMemory = 2,
-  kNotAllocated = 3,
-  kRuntimeThrew = 4,
-  kRuntimeRefused = 5,
-  // Page-level blocks (BlockAllocPages, BlockProtect) from 16 on.
-  kLockRefused = 16,  // the OS refused to lock the pages (RLIMIT_MEMLOCK, working set)
-  kNotPaged = 17,     // the block is not page-backed
-  kProtectRefused = 18,
-  // The runtime refuses external buffers (napi_no_external_buffers_allowed): what
-  // needs memory of sysalloc's own (page-level blocks, sharing) cannot be made.
-  kExternalRefused = 19,
-};
 
 // The quarantine: memory freed from JavaScript is neither reused nor unmapped
 // until the JavaScript that freed it has returned to the event loop (a microtask

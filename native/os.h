@@ -158,6 +158,14 @@ int64_t LockLimit();
 void SystemFree(void* p);
 size_t SystemUsableSize(void* p);
 
+// ---- code addresses
+
+// Names the code at address for a report: "module(symbol+0xoffset)" where the
+// OS knows an exported symbol covering it, else "module+0xoffset" (module: the
+// file's base name), else "0xaddress". Writes at most size bytes, NUL included;
+// returns the length written. Takes the loader's lock: not for signal handlers.
+size_t DescribeCode(const void* address, char* out, size_t size);
+
 // ---- threads
 
 // Makes on_exit(value) run when a thread ends whose SetThreadValue gave a

@@ -253,6 +253,26 @@ size_t SystemUsableSize(void* p) {
 #endif
 }
 
+size_t DescribeCode(const void* address, char* out, size_t size) {
+  Dl_info info;
+  int n;
+  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) {
+    n = std::snprintf(out, size, "0x%" PRIxPTR, reinterpret_cast<uintptr_t>(address));
+  } else {
+    const char* slash = std::strrchr(info.dli_fname, '/');
+    const char* module = slash != nullptr ? slash + 1 : info.dli_fname;
+    const uintptr_t at = reinterpret_cast<uintptr_t>(address);
+    if (info.dli_sname != nullptr && info.dli_saddr != nullptr) {
+      n = std::snprintf(out, size, "%s(%s+0x%" PRIxPTR ")", module, info.dli_sname,
+                        at - reinterpret_cast<uintptr_t>(info.dli_saddr));
+    } else {
+      n = std::snprintf(out, size, "%s+0x%" PRIxPTR, module, at - reinterpret_cast<uintptr_t>(info.dli_fbase));
+    }
+  }
+  if (n < 0) n = 0;
+  return static_cast<size_t>(n) < size ? static_cast<size_t>(n) : (size == 0 ? 0 : size - 1);
+}
+
 bool InitThreadExit(void (*on_exit)(void*)) { return pthread_key_create(&g_thread_key, on_exit) == 0; }
 
 void SetThreadValue(void* value) { pthread_setspecific(g_thread_key, value); }

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace sysalloc {
 namespace os {
@@ -190,6 +191,25 @@ int64_t LockLimit() {
 void SystemFree(void* p) { std::free(p); }
 
 size_t SystemUsableSize(void* p) { return _msize(p); }
+
+size_t DescribeCode(const void* address, char* out, size_t size) {
+  // Module and offset only: symbols would need DbgHelp and the module's PDB.
+  HMODULE module = nullptr;
+  char path[MAX_PATH];
+  int n;
+  if (GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                         static_cast<LPCSTR>(address), &module) &&
+      GetModuleFileNameA(module, path, sizeof path) != 0) {
+    const char* slash = std::strrchr(path, '\\');
+    n = std::snprintf(out, size, "%s+0x%llx", slash != nullptr ? slash + 1 : path,
+                      static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(address) -
+                                                      reinterpret_cast<uintptr_t>(module)));
+  } else {
+    n = std::snprintf(out, size, "0x%llx", static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(address)));
+  }
+  if (n < 0) n = 0;
+  return static_cast<size_t>(n) < size ? static_cast<size_t>(n) : (size == 0 ? 0 : size - 1);
+}
 
 bool InitThreadExit(void (*on_exit)(void*)) {
   g_on_exit = on_exit;

@@ -19,7 +19,10 @@
 // SYSALLOC_THREAD_LOCAL: a thread-local variable of a trivial type with a
 // constant initializer, reached without C++11 thread_local's wrapper call.
 // SYSALLOC_ASSUME(x): the optimizer may take x as true; x must hold.
+// SYSALLOC_RETURN_ADDRESS(): where the calling function returns to (its
+// caller's code), for naming the caller of an exported entry point.
 #if SYSALLOC_MSVC
+#define SYSALLOC_RETURN_ADDRESS() _ReturnAddress()
 #define SYSALLOC_LIKELY(x) (x)
 #define SYSALLOC_UNLIKELY(x) (x)
 #define SYSALLOC_NOINLINE __declspec(noinline)
@@ -27,6 +30,7 @@
 #define SYSALLOC_THREAD_LOCAL __declspec(thread)
 #else
 #define SYSALLOC_THREAD_LOCAL __thread
+#define SYSALLOC_RETURN_ADDRESS() __builtin_return_address(0)
 #define SYSALLOC_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SYSALLOC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define SYSALLOC_NOINLINE __attribute__((noinline))

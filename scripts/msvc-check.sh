@@ -5,7 +5,8 @@
 # _MSC_VER is defined and portability.h takes its MSVC branch) parses, in
 # syntax-only mode:
 #   1. the native core, every file of it but the Node binding: os_windows.cc,
-#      blocks.cc, shared_blocks.cc, shim/*.cc, with -Wall -Wextra -Werror;
+#      blocks.cc, shared_blocks.cc, shim/*.cc, debug/*.cc but debug_binding.cc and the
+#      POSIX fault catcher, with -Wall -Wextra -Werror;
 #   2. portability.h's MSVC branch is really the one taken (the preprocessed
 #      shim calls _BitScanReverse64, _umul128 and __declspec(thread));
 #   3. include/sysalloc.h as cl.exe would see it (__clang__ and __GNUC__
@@ -50,7 +51,8 @@ stand_ins=("${gnu[@]}" -D__GNUC__=12 -D__GNUC_MINOR__=2 -D__GNUC_PATCHLEVEL__=0 
 flags=("${msvc[@]}" -std=c++17 "${stand_ins[@]}" -Inative -Wall -Wextra -Werror -Wno-#warnings)
 
 status=0
-files=(native/os_windows.cc native/blocks.cc native/shared_blocks.cc native/shim/*.cc)
+files=(native/os_windows.cc native/blocks.cc native/shared_blocks.cc native/shim/*.cc native/debug/quarantine.cc
+  native/debug/held_slots.cc native/debug/stderr_writer.cc native/debug/fault_catcher_windows.cc)
 for f in "${files[@]}"; do
   if clang++ "${flags[@]}" "$f"; then say "ok    $f"; else say "FAIL  $f"; status=1; fi
 done
@@ -63,7 +65,7 @@ done
 # clang accepts GCC's builtins and attributes in MSVC mode too, so the parse
 # above cannot catch them: they may appear in portability.h (its GCC branch)
 # and in the public header's attribute macros only.
-stray=$(grep -nE '__builtin_|__attribute__|__declspec|__assume|__thread\b' native/*.h native/*.cc native/shim/* |
+stray=$(grep -nE '__builtin_|__attribute__|__declspec|__assume|__thread\b' native/*.h native/*.cc native/shim/* native/debug/* |
   grep -vE '^native/portability\.h:' || true)
 if [ -n "$stray" ]; then
   echo "$stray" >&2

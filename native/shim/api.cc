@@ -7,6 +7,7 @@
 #include "shim/granule_map.h"
 #include "shim/large.h"
 #include "shim/thread_cache.h"
+#include "shim/tracking.h"
 
 namespace sysalloc {
 namespace shim {
@@ -89,35 +90,8 @@ void* AllocateCounted(size_t size, bool zero) {
   return p;
 }
 
-}  // namespace
-}  // namespace shim
-}  // namespace sysalloc
-
-using namespace sysalloc::shim;
-
-extern "C" {
-
-void* sysalloc_malloc(size_t size) SYSALLOC_NOEXCEPT { return AllocateCounted(size, false); }
-
-void* sysalloc_calloc(size_t count, size_t size) SYSALLOC_NOEXCEPT {
-  size_t total;
-  if (sysalloc::port::MulOverflows(count, size, &total)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  return AllocateCounted(total, true);
-}
-
-void* sysalloc_aligned_alloc(size_t alignment, size_t size) SYSALLOC_NOEXCEPT {
-  if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  if (alignment <= kHeader) return sysalloc_malloc(size);
-  if (size > kMaxRequest || alignment > kMaxRequest - size) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+// aligned_alloc past the checks: alignment a power of two above kHeader, the sum within kMaxRequest.
+void* AllocateAlignedCounted(size_t alignment, size_t size) {
   ThreadCache* tc = Cache();
   void* p = AllocateAligned(tc, alignment, size);
   if (p == nullptr) {
@@ -129,8 +103,7 @@ void* sysalloc_aligned_alloc(size_t alignment, size_t size) SYSALLOC_NOEXCEPT {
   return p;
 }
 
-void sysalloc_free(void* ptr) SYSALLOC_NOEXCEPT {
-  if (ptr == nullptr) return;
+inline void FreeUntracked(void* ptr) {
   const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   Found f{};
   const Where where = Locate(p, &f);
@@ -148,8 +121,8 @@ void sysalloc_free(void* ptr) SYSALLOC_NOEXCEPT {
   Live(tc, 0 - f.size);
 }
 
-void* sysalloc_realloc(void* ptr, size_t size) SYSALLOC_NOEXCEPT {
-  if (ptr == nullptr) return sysalloc_malloc(size);
+inline void* ReallocUntracked(void* ptr, size_t size) {
+  if (ptr == nullptr) return AllocateCounted(size, false);
   const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   Found f{};
   const Where where = Locate(p, &f);
@@ -159,7 +132,7 @@ void* sysalloc_realloc(void* ptr, size_t size) SYSALLOC_NOEXCEPT {
     return nullptr;
   }
   if (size == 0) {
-    sysalloc_free(ptr);
+    FreeUntracked(ptr);
     return nullptr;
   }
   if (size > kMaxRequest) {
@@ -196,8 +169,82 @@ void* sysalloc_realloc(void* ptr, size_t size) SYSALLOC_NOEXCEPT {
   return ptr;
 }
 
+SYSALLOC_NOINLINE void* ReallocTracked(void* ptr, size_t size, const void* caller) {
+  if (ptr == nullptr) return TrackAllocation(AllocateCounted(size, false), size, caller);
+  if (size == 0 && TrackFree(ptr, caller)) return nullptr;
+  if (size != 0 && size <= kMaxRequest) {
+    bool handled = false;
+    void* q = TrackRealloc(ptr, size, caller, &handled);
+    if (handled) return q;
+  }
+  // Not recorded: a block from before debug mode, or the system allocator's.
+  return TrackAllocation(ReallocUntracked(ptr, size), size, caller);
+}
+
+}  // namespace
+
+void* AllocateUncounted(size_t size) { return Allocate(Cache(), size, false); }
+
+void ReleaseUncounted(void* ptr) {
+  const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
+  Found f{};
+  const Where where = Locate(p, &f);
+  if (where == kSmall || where == kLargeBlock) Release(Cache(), where, f, p);
+}
+}  // namespace shim
+}  // namespace sysalloc
+
+using namespace sysalloc::shim;
+
+extern "C" {
+
+void* sysalloc_malloc(size_t size) SYSALLOC_NOEXCEPT {
+  if (SYSALLOC_UNLIKELY(Tracking())) return TrackAllocation(AllocateCounted(size, false), size, SYSALLOC_RETURN_ADDRESS());
+  return AllocateCounted(size, false);
+}
+
+void* sysalloc_calloc(size_t count, size_t size) SYSALLOC_NOEXCEPT {
+  size_t total;
+  if (sysalloc::port::MulOverflows(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (SYSALLOC_UNLIKELY(Tracking())) return TrackAllocation(AllocateCounted(total, true), total, SYSALLOC_RETURN_ADDRESS());
+  return AllocateCounted(total, true);
+}
+
+void* sysalloc_aligned_alloc(size_t alignment, size_t size) SYSALLOC_NOEXCEPT {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  void* p;
+  if (alignment <= kHeader) {
+    p = AllocateCounted(size, false);
+  } else if (size > kMaxRequest || alignment > kMaxRequest - size) {
+    errno = ENOMEM;
+    return nullptr;
+  } else {
+    p = AllocateAlignedCounted(alignment, size);
+  }
+  if (SYSALLOC_UNLIKELY(Tracking())) return TrackAllocation(p, size, SYSALLOC_RETURN_ADDRESS());
+  return p;
+}
+
+void sysalloc_free(void* ptr) SYSALLOC_NOEXCEPT {
+  if (ptr == nullptr) return;
+  if (SYSALLOC_UNLIKELY(Tracking()) && TrackFree(ptr, SYSALLOC_RETURN_ADDRESS())) return;
+  FreeUntracked(ptr);
+}
+
+void* sysalloc_realloc(void* ptr, size_t size) SYSALLOC_NOEXCEPT {
+  if (SYSALLOC_UNLIKELY(Tracking())) return ReallocTracked(ptr, size, SYSALLOC_RETURN_ADDRESS());
+  return ReallocUntracked(ptr, size);
+}
+
 size_t sysalloc_usable_size(void* ptr) SYSALLOC_NOEXCEPT {
   if (ptr == nullptr) return 0;
+  if (SYSALLOC_UNLIKELY(Tracking()) && IsHeld(ptr)) return 0;
   Found f{};
   switch (Locate(reinterpret_cast<uintptr_t>(ptr), &f)) {
     case kNotOurs: return sysalloc::os::SystemUsableSize(ptr);

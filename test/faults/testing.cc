@@ -22,6 +22,34 @@
 #endif
 #endif
 
+// Callers of the shim that the debug mode's reports must name
+// (test/shim-debug.test.ts): exported, so that dladdr finds their names
+// (scripts/native-check.sh lets the testing addon export sysalloc_testing_*),
+// and never tail calls, so that the shim's return address lies in them.
+#if defined(_WIN32)
+#define TESTING_CALLER extern "C" __declspec(dllexport) __declspec(noinline)
+#else
+#define TESTING_CALLER extern "C" __attribute__((visibility("default"), noinline))
+#endif
+volatile uintptr_t g_testing_last_call = 0;
+
+TESTING_CALLER void* sysalloc_testing_shim_malloc(const sysalloc_api* api, size_t n) {
+  void* p = api->malloc(n);
+  g_testing_last_call = reinterpret_cast<uintptr_t>(p);
+  return p;
+}
+
+TESTING_CALLER void* sysalloc_testing_shim_realloc(const sysalloc_api* api, void* p, size_t n) {
+  void* q = api->realloc(p, n);
+  g_testing_last_call = reinterpret_cast<uintptr_t>(q);
+  return q;
+}
+
+TESTING_CALLER void sysalloc_testing_shim_free(const sysalloc_api* api, void* p) {
+  api->free(p);
+  g_testing_last_call = reinterpret_cast<uintptr_t>(p);
+}
+
 namespace sysalloc {
 namespace testing {
 namespace {
@@ -113,6 +141,23 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
 
 Napi::Value UsableSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(Api(info.Env())->usable_size(Ptr(info[0]))));
+}
+
+// callerMalloc(n), callerRealloc(p, n), callerFree(p): the same calls made
+// from the exported callers above.
+Napi::Value CallerMalloc(const Napi::CallbackInfo& info) {
+  const sysalloc_api* api = Api(info.Env());
+  return FromPtr(info.Env(), sysalloc_testing_shim_malloc(api, U64(info[0])));
+}
+
+Napi::Value CallerRealloc(const Napi::CallbackInfo& info) {
+  const sysalloc_api* api = Api(info.Env());
+  return FromPtr(info.Env(), sysalloc_testing_shim_realloc(api, Ptr(info[0]), U64(info[1])));
+}
+
+Napi::Value CallerFree(const Napi::CallbackInfo& info) {
+  sysalloc_testing_shim_free(Api(info.Env()), Ptr(info[0]));
+  return info.Env().Undefined();
 }
 
 // threadMallocFree(n): a thread of its own mallocs and frees n blocks through
@@ -254,6 +299,9 @@ Napi::Object Exports(Napi::Env env) {
   fn("free", Free);
   fn("usableSize", UsableSize);
   fn("threadMallocFree", ThreadMallocFree);
+  fn("callerMalloc", CallerMalloc);
+  fn("callerRealloc", CallerRealloc);
+  fn("callerFree", CallerFree);
   fn("lastErrno", LastErrno);
   fn("systemMalloc", SystemMalloc);
   fn("fill", Fill);
