@@ -69,6 +69,12 @@ describe('share() and fromShared() in one thread', () => {
     opened.free();
     expect(caught(() => opened.free()).code).toBe('ERR_NOT_ALLOCATED');
     expect(block.buffer[100]).toBe(0x22);
+    block.free();
+  });
+
+  test('a handle of a block freed by its only holder names nothing', () => {
+    // (A SharedArrayBuffer view would hold the memory until collected: none is made here.)
+    const block = Block.alloc(4096);
     const handle = block.share();
     block.free();
     const stale = caught(() => Block.fromShared(handle));

@@ -5,7 +5,7 @@
 // checks the region it was handed (a region crafted by a wrapper of the addon).
 import path = require('path');
 import bindings = require('bindings');
-import { inspect } from 'util';
+import { inspect, types } from 'util';
 
 import * as sysalloc from '..';
 
@@ -72,6 +72,19 @@ describe('layout', () => {
     expect(2 ** 24 * (2 ** 31 - 16)).toBeGreaterThan(MAX_SIZE);
   });
 
+  test('a region of exactly 2^32 bytes is accepted (MAX_SIZE itself on Node 20)', () => {
+    // 68 bytes of header and bitmap, then two slots of 2^31 - 34 bytes at align 1.
+    using pool = shared(2 ** 31 - 34, 2, { align: 1 });
+    expect(pool.regions()[0].size).toBe(2 ** 32);
+    expect(MAX_SIZE).toBeGreaterThanOrEqual(2 ** 32);
+  });
+
+  test('the largest stride: one slot of 2^31 - 1 bytes', () => {
+    using pool = shared(2 ** 31 - 1, 1, { align: 1 });
+    expect([pool.stride, pool.slots]).toEqual([2 ** 31 - 1, 1]);
+    expect(pool.regions()[0].size).toBe(68 + 2 ** 31 - 1);
+  });
+
   test('the most slots: 2^24 of one byte', () => {
     using pool = shared(1, 2 ** 24, { align: 1 });
     expect([pool.slots, pool.available, pool.stride]).toEqual([2 ** 24, 2 ** 24, 1]);
@@ -103,6 +116,18 @@ describe('alloc', () => {
       expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: slots }, (_, i) => first + i * 4));
       expect(caught(() => pool.alloc()).code).toBe('ERR_NO_MEMORY');
     }
+  });
+
+  test('a slot freed in a later bitmap word is taken again, and only it', () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    using pool = shared(4, 96, { align: 4 });
+    const bufs = Array.from({ length: 96 }, () => pool.alloc());
+    const slot = (b: Buffer) => (offsetIn(pool, b) - 76) / 4;
+    expect(bufs.map(slot)).toEqual(Array.from({ length: 96 }, (_, i) => i));
+    for (const i of [40, 70]) pool.free(bufs[i]);
+    expect([pool.used, pool.available]).toEqual([94, 2]);
+    expect([slot(pool.alloc()), slot(pool.alloc())].sort((x, y) => x - y)).toEqual([40, 70]);
+    expect(caught(() => pool.alloc()).code).toBe('ERR_NO_MEMORY');
   });
 
   test('each opening starts at a random bitmap word and goes round the words from there', () => {
@@ -140,7 +165,7 @@ describe('free', () => {
       expectError(() => pool.free(buf), 'ERR_NOT_ALLOCATED', `buf (a Buffer) ${notMine}`);
     }
     expectError(() => pool.free(new Uint8Array(a.buffer, a.byteOffset, 100)), 'ERR_NOT_ALLOCATED', `buf (an Uint8Array) ${notMine}`);
-    for (const [value, shown] of [[{}, 'an Object'], [null, 'null'], [undefined, 'undefined'], [a.buffer, 'an ArrayBuffer']] as const) {
+    for (const [value, shown] of [[{}, 'an Object'], [null, 'null'], [undefined, 'undefined'], [a.buffer, types.isSharedArrayBuffer(a.buffer) ? 'a SharedArrayBuffer' : 'an ArrayBuffer']] as const) {
       expectError(() => pool.free(value as unknown as Buffer), 'ERR_INVALID_PARAM', `buf must be a Buffer from this pool; got ${shown}`);
     }
     expect(pool.used).toBe(1);
@@ -189,7 +214,9 @@ describe('destroy', () => {
       pool.destroy();
       expect([other.used, other.available]).toEqual([1, 7]);
       expect([pool.destroyed, pool.used, pool.available, pool.slots, pool.shared]).toEqual([true, 0, 0, 0, true]);
-      expect(mine.map((b) => b.length)).toEqual([0, 0]);
+      // Fast mode over a SharedArrayBuffer (Node 22 and later): the slot Buffers keep reaching the memory (documented).
+      const kept = !checked && sysalloc.sharedArrayBuffers ? 16 : 0;
+      expect(mine.map((b) => b.length)).toEqual([kept, kept]);
       expect(inspect(pool)).toBe(`Pool { shared, slotSize: 16, align: 16, checked: ${checked}, destroyed }`);
       expectError(() => pool.alloc(), 'ERR_NOT_ALLOCATED', 'cannot allocate from a pool that is destroyed');
       expectError(() => pool.free(mine[0]), 'ERR_NOT_ALLOCATED', 'cannot free into a pool that is destroyed');
@@ -237,11 +264,15 @@ describe('opening checks the region it is handed', () => {
   // The region sharedOpen answers with: an external Buffer of `bytes` (holder 7) and its size.
   let region: { buf: Buffer; size: number } | undefined;
   let frees: number[] = [];
+  // What opening one slot of a checked pool answers, when set.
+  let partAnswer: number | undefined;
   const lib: Lib = (() => {
     const native = {
       ...addon,
-      sharedOpen: (id: number, key: bigint, sab: boolean, offset: number, length: number, kind: number) =>
-        region === undefined ? addon.sharedOpen(id, key, sab, offset, length, kind) : [region.buf, 7, id, key, region.size, 4096],
+      sharedOpen: (id: number, key: bigint, sab: boolean, offset: number, length: number, kind: number) => {
+        if (length !== 0 && partAnswer !== undefined) return partAnswer;
+        return region === undefined ? addon.sharedOpen(id, key, sab, offset, length, kind) : [region.buf, 7, id, key, region.size, 4096];
+      },
       sharedFree: (view: Uint8Array, holder: number) => (holder === 7 ? (frees.push(holder), 0) : addon.sharedFree(view, holder)),
     };
     let out!: Lib;
@@ -255,12 +286,14 @@ describe('opening checks the region it is handed', () => {
   afterEach(() => {
     region = undefined;
     frees = [];
+    partAnswer = undefined;
   });
 
   // A valid header: 3 slots of 10 bytes, stride 12, slot 0 right after the header and one bitmap word (68).
   function craft(change: Partial<Record<'magic' | 'slotSize' | 'stride' | 'slots' | 'first' | 'used' | 'checked' | 'align', number>> = {}, size = 68 + 2 * 12 + 10, bytes = 128): void {
-    const buf = Buffer.from(new ArrayBuffer(bytes));
-    const ctl = new Int32Array(buf.buffer, 0, bytes >> 2);
+    // The view starts 64 bytes into its ArrayBuffer: offsets count from the view.
+    const buf = Buffer.from(new ArrayBuffer(bytes + 64), 64, bytes);
+    const ctl = new Int32Array(buf.buffer, 64, bytes >> 2);
     const h = { magic: 0x53504f4c, slotSize: 10, stride: 12, slots: 3, first: 68, used: 1, checked: 0, align: 4, ...change };
     ctl.set([h.magic, h.slotSize, h.stride, h.slots, h.first, h.used, h.checked, h.align]);
     if (ctl.length > 16) ctl[16] = 0b001 | ~0b111; // slot 0 taken, bits past slot 2 taken
@@ -272,9 +305,13 @@ describe('opening checks the region it is handed', () => {
     const pool = lib.Pool.fromShared(handle);
     expect([pool.slotSize, pool.stride, pool.slots, pool.align, pool.checked, pool.used, pool.available]).toEqual([10, 12, 3, 4, false, 1, 2]);
     const buf = pool.alloc();
-    expect([buf.byteOffset, buf.length, buf.buffer]).toEqual([68 + 12, 10, region!.buf.buffer]);
-    expect(pool.alloc().byteOffset).toBe(68 + 24);
+    expect([buf.byteOffset, buf.length, buf.buffer]).toEqual([64 + 68 + 12, 10, region!.buf.buffer]);
+    const last = pool.alloc();
+    expect(last.byteOffset).toBe(64 + 68 + 24);
     expect(caught(() => pool.alloc()).code).toBe('ERR_NO_MEMORY');
+    pool.free(buf);
+    pool.free(last);
+    expect(pool.used).toBe(1);
     expect(frees).toEqual([]);
     pool.destroy();
     expect(frees).toEqual([7]);
@@ -285,6 +322,22 @@ describe('opening checks the region it is handed', () => {
     const pool = lib.Pool.fromShared(handle);
     expect([pool.stride, pool.checked]).toEqual([10, true]);
     pool.destroy();
+  });
+
+  test('a checked pool whose slot cannot be opened: the error names Pool.alloc and the slot is free again', () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    using pool = new lib.Pool({ slotSize: 8, slots: 2, shared: true, checked: true });
+    partAnswer = addon.status.noMemory;
+    const error = caught(() => pool.alloc());
+    expect(error).toBeInstanceOf(lib.AllocError);
+    expect([error.code, error.message]).toEqual(['ERR_NO_MEMORY', 'Pool.alloc: no memory, or the runtime could not make a view over it']);
+    expect([pool.used, pool.available]).toEqual([0, 2]);
+    partAnswer = undefined;
+    const a = pool.alloc();
+    const b = pool.alloc();
+    expect(offsetIn(pool, b) - offsetIn(pool, a)).toBe(pool.stride);
+    pool.free(a);
+    pool.free(b);
   });
 
   test.each<[string, () => void]>([
