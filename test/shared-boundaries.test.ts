@@ -191,6 +191,7 @@ describe('the native side of opening, observed', () => {
     ['noMemory', 'ERR_NO_MEMORY', 'no memory, or the runtime could not make a view over it'],
     ['runtimeThrew', 'ERR_NO_MEMORY', 'no memory, or the runtime could not make a view over it'],
     ['runtimeRefused', 'ERR_NO_MEMORY', 'no memory, or the runtime could not make a view over it'],
+    ['externalRefused', 'ERR_INVALID_PARAM', "this runtime does not allow external buffers (napi_no_external_buffers_allowed: Electron, a V8 sandbox), so blocks are memory it allocates (block.source 'runtime'), which sysalloc cannot guard, lock, wipe, keep out of core dumps, back with huge pages, protect or share"],
   ])('opening answered %s: %s', (status, code, message) => {
     using block = plain.Block.alloc(4096);
     const handle = block.share();
@@ -208,6 +209,7 @@ describe('the native side of opening, observed', () => {
   test.each<[string, string, string]>([
     ['noMemory', 'ERR_NO_MEMORY', 'no memory, or the runtime could not make a view over it'],
     ['invalidParam', 'ERR_INVALID_PARAM', 'refused by the native guard'],
+    ['externalRefused', 'ERR_INVALID_PARAM', "this runtime does not allow external buffers (napi_no_external_buffers_allowed: Electron, a V8 sandbox), so blocks are memory it allocates (block.source 'runtime'), which sysalloc cannot guard, lock, wipe, keep out of core dumps, back with huge pages, protect or share"],
   ])('creating a shared pool answered %s: %s', (status, code, message) => {
     createAnswer = addon.status[status];
     const error = caught(() => new plain.Pool({ slotSize: 8, slots: 2, shared: true }));
