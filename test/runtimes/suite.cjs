@@ -235,9 +235,11 @@ test('Block: finalizers run from the event loop (Node, Bun) or during collection
 });
 
 // Where the runtimes differ: Bun holds a Buffer given to zlib (fs, crypto)
-// until the callback and refuses to detach it meanwhile; Node and Deno detach.
-// Either way no memory is released while a view can still reach it.
-test('Block: free() while zlib works on the buffer: detached (Node, Deno) or refused and kept live (Bun)', async () => {
+// until the callback and refuses to detach it meanwhile. Node and Deno would
+// detach, and the work in flight would then read freed memory: the caller's
+// use after free, which debug mode and the ASan run report; so there the test
+// frees once the work has ended.
+test('Block: Bun refuses free() while zlib holds the buffer and keeps the block live; freed once the work ended', async () => {
   const zlib = require('zlib');
   const b = Block.alloc(4096);
   b.buffer.fill(0x61);
@@ -247,11 +249,10 @@ test('Block: free() while zlib works on the buffer: detached (Node, Deno) or ref
     eq(b.freed, false, 'the block stays live');
     eq(b.buffer.length, 4096, 'its buffer still attached');
     eq(await done, null, 'deflate after the refused free');
-    b.free();
   } else {
-    b.free();
-    await done;
+    eq(await done, null, 'deflate');
   }
+  b.free();
   eq(b.freed, true, 'freed');
   eq(b.buffer.length, 0, 'buffer detached');
   throwsCode(() => b.free(), 'ERR_NOT_ALLOCATED', 'a second free');
@@ -260,7 +261,8 @@ test('Block: free() while zlib works on the buffer: detached (Node, Deno) or ref
 // The same for the allocators over views: Bun refuses to detach a view it
 // holds, so a checked free throws and the allocation stays live, and a reset
 // leaves that chunk as it was; nothing is handed out again while it is held.
-test('Arena, checked Pool, Heap, PageAllocator: a release while zlib works on an allocation', async () => {
+// Elsewhere the release waits for the work (see the Block test above).
+test('Arena, checked Pool, Heap, PageAllocator: Bun refuses a release while zlib works on an allocation', async () => {
   const zlib = require('zlib');
   const bun = typeof globalThis.Bun !== 'undefined';
   const deflating = (buf) => new Promise((resolve) => zlib.deflate(buf, (err) => resolve(err)));
@@ -284,22 +286,20 @@ test('Arena, checked Pool, Heap, PageAllocator: a release while zlib works on an
     eq(a.length, 4096, 'the held allocation stays valid');
     const next = arena.alloc(4096);
     ok(next.byteOffset >= a.byteOffset + a.length || next.buffer !== a.buffer, 'the next allocation does not overlap it');
-    eq(await arenaDone, null, 'deflate after the refused reset');
   }
+  eq(await arenaDone, null, 'deflate of the arena allocation');
   arena.reset();
   eq(a.length, 0, 'the allocation detached by a reset once the work ended');
-  await arenaDone;
   for (const [name, buf, release] of cases) {
     buf.fill(0x61);
     const done = deflating(buf);
     if (bun) {
       throwsCode(() => release(buf), 'ERR_INVALID_PARAM', `${name} while Bun holds the Buffer`);
       eq(buf.length, 4096, `${name}: the allocation still attached`);
-      eq(await done, null, `${name}: deflate after the refusal`);
     }
+    eq(await done, null, `${name}: deflate`);
     release(buf);
     eq(buf.length, 0, `${name}: detached once freed`);
-    await done;
   }
   for (const allocator of [arena, pool, ...others]) allocator.destroy();
 });
@@ -531,7 +531,10 @@ test('debug mode: a live block is reported at its allocation line; a freed one g
     const held = live.quarantine.blocks;
     b.free();
     await turn();
-    eq(debug.report().quarantine.blocks, held + 1, 'quarantined blocks after free and a turn');
+    const after = debug.report().quarantine.blocks;
+    // Under SYSALLOC_DEBUG=1 the quarantine may be full already: 1024 blocks by default, the oldest leaves.
+    if (wasEnabled) ok(after >= Math.min(held + 1, 1024), `quarantined blocks after free and a turn: ${held} -> ${after}`);
+    else eq(after, held + 1, 'quarantined blocks after free and a turn');
     eq(debug.report().sites.some((entry) => entry.site.includes(`suite.cjs:${line}:`)), false, 'the site gone once freed');
   } finally {
     if (!wasEnabled) debug.disable();
