@@ -9,8 +9,22 @@ import bindings = require('bindings');
 import { types } from 'util';
 
 import * as sysalloc from '..';
+import { externalFile } from './helpers';
 
 const { AllocError, Block, Pool } = sysalloc;
+// On runtime memory (npm run test:no-external) every case below is skipped with
+// the reason in its name; the one test there asserts the refusal instead.
+const { test, describe, runtimeOnly } = externalFile('sharing is refused there (README, Runtimes without external buffers)');
+
+runtimeOnly('on runtime memory sharing is refused: ERR_INVALID_PARAM', () => {
+  let code: unknown;
+  try {
+    (() => Block.alloc(4096).share())();
+  } catch (error) {
+    code = (error as { code?: unknown }).code;
+  }
+  expect(code).toBe('ERR_INVALID_PARAM');
+});
 type Lib = typeof sysalloc;
 // The package's own addon (a local build), the one `..` loaded.
 const addon = bindings({ bindings: 'sysalloc', module_root: path.resolve(__dirname, '..') });

@@ -8,8 +8,22 @@ import bindings = require('bindings');
 import { inspect, types } from 'util';
 
 import * as sysalloc from '..';
+import { externalFile } from './helpers';
 
 const { AllocError, Pool, addressOf, MAX_SIZE } = sysalloc;
+// On runtime memory (npm run test:no-external) every case below is skipped with
+// the reason in its name; the one test there asserts the refusal instead.
+const { test, describe, runtimeOnly } = externalFile('sharing is refused there (README, Runtimes without external buffers)');
+
+runtimeOnly('on runtime memory sharing is refused: ERR_INVALID_PARAM', () => {
+  let code: unknown;
+  try {
+    (() => new Pool({ slotSize: 8, slots: 2, shared: true }))();
+  } catch (error) {
+    code = (error as { code?: unknown }).code;
+  }
+  expect(code).toBe('ERR_INVALID_PARAM');
+});
 type Lib = typeof sysalloc;
 const addon = bindings({ bindings: 'sysalloc', module_root: path.resolve(__dirname, '..') });
 
