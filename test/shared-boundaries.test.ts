@@ -115,8 +115,12 @@ describe('share() and fromShared() in one thread', () => {
 });
 
 describe('handles refused before any native call', () => {
-  const live = Block.alloc(4096);
-  const handle = live.share();
+  let live: sysalloc.Block;
+  let handle: sysalloc.SharedBlockHandle;
+  beforeAll(() => {
+    live = Block.alloc(4096);
+    handle = live.share();
+  });
   afterAll(() => live.free());
 
   let reads = 0;
