@@ -40,6 +40,7 @@ SYSALLOC_SYMVER(pthread_rwlock_trywrlock)
 SYSALLOC_SYMVER(pthread_rwlock_unlock)
 SYSALLOC_SYMVER(dlopen)
 SYSALLOC_SYMVER(dlsym)
+SYSALLOC_SYMVER(dladdr)
 SYSALLOC_SYMVER(dlclose)
 SYSALLOC_SYMVER(dlerror)
 #undef SYSALLOC_SYMVER
