@@ -52,7 +52,7 @@ describe('Arena on runtime memory', () => {
     for (const buf of fresh) buf.fill(2);
     // Writes through the old views land nowhere; the new allocations keep their bytes.
     old[0][0] = 9;
-    expect(() => part.fill(9)).toThrow(/detached ArrayBuffer/);
+    expect(() => part.fill(9)).toThrow(/detached/);
     for (const buf of fresh) expect(buf.every((b) => b === 2)).toBe(true);
     for (const buf of fresh) expect(buf.buffer).not.toBe(old[0].buffer);
     arena.destroy();
@@ -109,7 +109,7 @@ describe('Pool on runtime memory', () => {
     const c = pool.alloc();
     c.fill(2);
     a[0] = 9;
-    expect(() => a.fill(9)).toThrow(/detached ArrayBuffer/);
+    expect(() => a.fill(9)).toThrow(/detached/);
     expect(c.every((x) => x === 2)).toBe(true);
     expect(b.every((x) => x === 1)).toBe(true);
     expect(pool.used).toBe(2);
