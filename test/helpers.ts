@@ -67,12 +67,16 @@ export function turn(): Promise<void> {
 export async function settle(): Promise<BlockStats> {
   // Three rounds in a row without a change: one can pass while a finalizer that
   // a collection queued is still behind another immediate (seen under load).
+  // Rounds after the first also wait 10 ms, time for the runtime's background
+  // threads on a loaded machine: CI once saw a collected Pool's block still
+  // live after three rounds of immediates alone.
   let previous = -1;
   let stable = 0;
   for (let round = 0; round < 50; round++) {
     gc();
     await turn();
     await turn();
+    if (round > 0) await new Promise((resolve) => setTimeout(resolve, 10));
     const live = blockStats().liveBlocks;
     stable = live === previous ? stable + 1 : 0;
     if (stable === 2) break;
