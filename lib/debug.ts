@@ -130,6 +130,54 @@ export function debugRecording(): boolean {
   return state.on;
 }
 
+/** The byte debug mode fills freed Pool slots with (the shim's freed blocks too: native/shim/tracking.cc). @internal */
+export const POISON = 0xdd;
+
+/** Where a Pool slot of a debug pool is allocated or freed: the stack here, as text. @internal */
+export function debugSite(): string | undefined {
+  return captureStack(debugSite);
+}
+
+/** The first byte of bytes that is not POISON, or -1. @internal */
+export function brokenPoison(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== POISON) return i;
+  return -1;
+}
+
+/**
+ * Reports a freed Pool slot whose poison was overwritten (`at`: the first
+ * byte changed, `value`: what it holds now; `found`: when the check ran), then
+ * stops the process, as a touch of quarantined pages does. @internal
+ */
+export function reportBrokenPoison(
+  size: number,
+  address: number,
+  at: number,
+  value: number,
+  found: string,
+  allocatedAt: string | undefined,
+  freedAt: string | undefined,
+): never {
+  const allocated = userFrames(allocatedAt);
+  const text = [
+    '',
+    `sysalloc debug: use after free: byte ${at} of a freed Pool slot (at ${hex(address + at)}) was written: ` +
+      `it holds 0x${value.toString(16).padStart(2, '0')}, not the poison 0x${POISON.toString(16)}; found ${found}`,
+    `the memory of a Pool slot of ${size} bytes at ${hex(address)}, freed`,
+    '  allocated at:',
+    ...(allocated.length > 0 ? allocated.map((f) => '    ' + f) : ['    (not recorded)']),
+    '  freed at:',
+    ...userFrames(freedAt).map((f) => '    ' + f),
+    '',
+  ].join('\n');
+  try {
+    fs.writeSync(2, text);
+  } catch {
+    // stderr closed: the stop itself is the report
+  }
+  process.abort();
+}
+
 const state = {
   on: false,
   frames: 8,

@@ -1,4 +1,5 @@
 import { Block, disposeSymbol } from './block';
+import { brokenPoison, debugRecording, debugSite, POISON, reportBrokenPoison } from './debug';
 import { AllocError, describe, externalRefused, invalidParam, invalidThis, readOptions } from './errors';
 import { native } from './native';
 import { adoptable, heldByRuntime, hex, ManagedRegion, MemoryRegion, MOVED_CAUSE, wrapError } from './managed-region';
@@ -9,6 +10,8 @@ import type { SharedPoolHandle } from './shared';
 
 // Module constants rather than imports: the fast paths read them on every call.
 const ViewBuffer = viewBuffer;
+// Uint8Array's own fill: a Buffer's own property named fill never runs.
+const fillBytes = Uint8Array.prototype.fill;
 
 /**
  * The most slots a pool can hold, addMemory included: 2^24. Its bookkeeping
@@ -65,6 +68,13 @@ interface Region {
    * addMemory; fast mode, its memory moved to another ArrayBuffer and could not be replaced.
    */
   retired: boolean;
+}
+
+// A slot's sites in a debug pool, and whether its memory holds the poison.
+interface SlotSites {
+  allocatedAt: string | undefined;
+  freedAt: string | undefined;
+  poisoned: boolean;
 }
 
 // Whether value is a real Pool (a private-field brand check: no getter or Proxy trap runs).
@@ -126,6 +136,13 @@ export class Pool {
   #held: number[] = [];
   #heldHead = 0;
   #armed = false;
+  // Debug mode (a pool made while debug mode records, on external memory):
+  // every slot takes the slow paths, which record where it was allocated and
+  // freed. A freed slot is filled with POISON and held in #held, handed out
+  // again only when no other slot is free, oldest first; its pattern is checked
+  // then and at destroy(), and a broken one is reported as a touch of the
+  // quarantine is (lib/debug.ts reportBrokenPoison).
+  #debug: Map<number, SlotSites> | undefined = undefined;
   #endRun = (): void => {
     this.#armed = false;
     this.#releaseHeld();
@@ -148,6 +165,7 @@ export class Pool {
       this.#startOwn(slots);
       return;
     }
+    if (debugRecording()) this.#debug = new Map();
     this.#addRegion(new ManagedRegion('Pool', Block.alloc(size, { align: Math.max(native.pageSize, this.align), zero: false }), false));
   }
 
@@ -280,6 +298,7 @@ export class Pool {
   destroy(): void {
     if (!isPool(this)) throw invalidThis('Pool.destroy', this);
     this.#checkAlive('destroy');
+    if (this.#debug !== undefined) this.#checkHeld();
     this.#destroyed = true;
     if (this.#own !== undefined) {
       for (const block of this.#own.values()) if (!block.freed) block.free();
@@ -296,6 +315,7 @@ export class Pool {
     this.#held = [];
     this.#heldHead = 0;
     this.#slotOfView.clear();
+    this.#debug?.clear();
     this.#live = [];
     this.#numbered = 0;
     this.#free = new Uint32Array(0);
@@ -326,7 +346,7 @@ export class Pool {
   #allocSlow(): Buffer {
     this.#settleMoved();
     if (this.#top === 0) {
-      // No other slot: the oldest one freed in this run.
+      // No other slot: the oldest one freed in this run (debug mode: the oldest held).
       if (this.#heldHead === this.#held.length) throw this.#full();
       const held = this.#held;
       this.#free[this.#top++] = held[this.#heldHead++];
@@ -343,6 +363,7 @@ export class Pool {
     const offset = region.first + (slot - region.firstSlot) * this.stride;
     if (!this.checked) {
       const buf = new ViewBuffer(region.managed.arrayBuffer as ArrayBuffer, region.managed.base + offset, this.slotSize);
+      if (this.#debug !== undefined) this.#handOut(slot, region, offset, buf);
       this.#setLive(slot, buf);
       return buf;
     }
@@ -355,6 +376,7 @@ export class Pool {
       this.#retire(region);
       return this.#allocSlow();
     }
+    if (this.#debug !== undefined) this.#handOut(slot, region, offset, view);
     this.#setLive(slot, view);
     this.#slotOfView.set(view, slot);
     return view;
@@ -378,6 +400,11 @@ export class Pool {
       const slot = region.firstSlot + index;
       if (index >>> 0 === index && index < region.count && this.#getLive(slot) === buf) {
         this.#setLive(slot, undefined);
+        if (this.#debug !== undefined) {
+          fillBytes.call(buf, POISON);
+          this.#hold(slot, true);
+          return;
+        }
         this.#free[this.#top++] = slot;
         return;
       }
@@ -410,6 +437,8 @@ export class Pool {
       // slot leaves the pool rather than hand that memory out again.
       if (!detached) this.#lost++;
       this.#slots--;
+    } else if (this.#debug !== undefined) {
+      this.#hold(slot, this.#poisonChecked(slot));
     } else {
       this.#held.push(slot);
       if (!this.#armed) {
@@ -444,6 +473,81 @@ export class Pool {
     this.#setLive(slot, buf);
     this.#slotOfView.set(buf, slot);
     return buf;
+  }
+
+  // Debug mode: records where slot is allocated; a slot that left #held must
+  // still hold the poison its free wrote (buf: the slot's new Buffer).
+  #handOut(slot: number, region: Region, offset: number, buf: Uint8Array): void {
+    const sites = (this.#debug as Map<number, SlotSites>).get(slot);
+    if (sites?.poisoned) this.#expectPoison(region, offset, buf, sites, 'when the slot was handed out again');
+    (this.#debug as Map<number, SlotSites>).set(slot, { allocatedAt: debugSite(), freedAt: undefined, poisoned: false });
+  }
+
+  // Debug mode: slot was freed (poisoned: its memory holds POISON now); held until no other slot is free.
+  #hold(slot: number, poisoned: boolean): void {
+    const debug = this.#debug as Map<number, SlotSites>;
+    const sites = debug.get(slot);
+    debug.set(slot, { allocatedAt: sites?.allocatedAt, freedAt: debugSite(), poisoned });
+    this.#held.push(slot);
+  }
+
+  // Debug mode, checked: fills the slot's memory through a view of its own (the
+  // freed Buffer is detached); false when no view could be made.
+  #poisonChecked(slot: number): boolean {
+    const region = this.#regionOf(slot);
+    const view = region.managed.wrap(region.first + (slot - region.firstSlot) * this.stride, this.slotSize);
+    if (typeof view === 'number') return false;
+    fillBytes.call(view, POISON);
+    native.viewDetach(view);
+    return true;
+  }
+
+  #expectPoison(region: Region, offset: number, bytes: Uint8Array, sites: SlotSites, found: string): void {
+    const at = brokenPoison(bytes);
+    if (at < 0) return;
+    reportBrokenPoison(this.slotSize, region.managed.address + offset, at, bytes[at], found, sites.allocatedAt, sites.freedAt);
+  }
+
+  // Debug mode, at destroy(): every held slot must still hold its poison.
+  #checkHeld(): void {
+    this.#settleMoved();
+    const debug = this.#debug as Map<number, SlotSites>;
+    for (let i = this.#heldHead; i < this.#held.length; i++) {
+      const slot = this.#held[i];
+      const sites = debug.get(slot);
+      const region = this.#regionOf(slot);
+      if (sites === undefined || !sites.poisoned || region.retired) continue;
+      const offset = region.first + (slot - region.firstSlot) * this.stride;
+      if (!this.checked) {
+        const bytes = new Uint8Array(region.managed.arrayBuffer as ArrayBuffer, region.managed.base + offset, this.slotSize);
+        this.#expectPoison(region, offset, bytes, sites, 'at destroy()');
+        continue;
+      }
+      const view = region.managed.wrap(offset, this.slotSize);
+      if (typeof view === 'number') continue;
+      const at = brokenPoison(view);
+      const value = at < 0 ? 0 : view[at];
+      native.viewDetach(view);
+      if (at >= 0) reportBrokenPoison(this.slotSize, region.managed.address + offset, at, value, 'at destroy()', sites.allocatedAt, sites.freedAt);
+    }
+  }
+
+  // Debug mode, fast: a region whose memory moved away gets new memory without
+  // poison; its held slots go back to the free stack unchecked.
+  #unholdRegion(region: Region): void {
+    const end = region.firstSlot + region.count;
+    let kept = 0;
+    for (let i = this.#heldHead; i < this.#held.length; i++) {
+      const slot = this.#held[i];
+      if (slot >= region.firstSlot && slot < end) {
+        this.#free[this.#top++] = slot;
+        (this.#debug as Map<number, SlotSites>).delete(slot);
+      } else {
+        this.#held[kept++] = slot;
+      }
+    }
+    this.#held.length = kept;
+    this.#heldHead = 0;
   }
 
   // Puts the slots freed in this run back on the free stack, the last freed on top.
@@ -506,7 +610,7 @@ export class Pool {
 
   // Points the inline paths at the first region that is not retired (fast mode only).
   #enterFast(): void {
-    const region = this.checked ? undefined : this.#regions.find((r) => !r.retired);
+    const region = this.checked || this.#debug !== undefined ? undefined : this.#regions.find((r) => !r.retired);
     this.#fastArrayBuffer = region?.managed.arrayBuffer ?? new ArrayBuffer(0);
     this.#fastFirst = region === undefined ? 0 : region.managed.base + region.first; // in #fastArrayBuffer
     this.#fastFirstSlot = region?.firstSlot ?? 0;
@@ -538,6 +642,7 @@ export class Pool {
         this.#setLive(slot, undefined);
         this.#free[this.#top++] = slot; // every slot of the region is free now
       }
+      if (this.#debug !== undefined) this.#unholdRegion(region);
       region.managed.release();
       if (!region.managed.fromCaller && this.#replace(region)) continue;
       this.#lost += region.count;

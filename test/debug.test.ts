@@ -323,6 +323,59 @@ test('Arena.reset without debug mode keeps its chunk (the same job then writes t
   expect(result.stdout).toContain('next intact: false');
 });
 
+// A broken poison pattern stops the process with process.abort(): SIGABRT on
+// POSIX; on Windows abort() ends the process with status 3.
+function expectStoppedAtTheCheck(result: SpawnSyncReturns<string>): void {
+  if (windows) {
+    expect(result.status).toBe(3);
+  } else {
+    expect(result.signal).toBe('SIGABRT');
+  }
+}
+
+describe.each(['fast', 'checked'])('a %s Pool slot freed while a thread-pool job still fills it', (mode) => {
+  const script = path.join(fixtures, 'pool-in-flight.js');
+
+  test('debug mode: the freed slot is poisoned and held, and destroy() reports the write with the slot\'s sites', () => {
+    const result = run(script, [mode], { SYSALLOC_DEBUG: '1', SYSALLOC_DEBUG_REPORT: '0' });
+    expectStoppedAtTheCheck(result);
+    expect(result.stdout).toContain('randomFill: ok');
+    expect(result.stdout).toContain('next intact: true');
+    expect(result.stdout).not.toContain('destroyed');
+    const err = result.stderr;
+    const head = /sysalloc debug: use after free: byte (\d+) of a freed Pool slot \(at 0x([0-9a-f]+)\) was written: it holds 0x([0-9a-f]{2}), not the poison 0xdd; found at destroy\(\)\nthe memory of a Pool slot of 256 bytes at 0x([0-9a-f]+), freed\n/.exec(err);
+    expect(head).not.toBeNull();
+    const [, byte, at, value, start] = head as RegExpExecArray;
+    expect(BigInt('0x' + at) - BigInt('0x' + start)).toBe(BigInt(byte));
+    expect(value).not.toBe('dd');
+    const freed = err.indexOf('freed at:');
+    expect(err.slice(err.indexOf('allocated at:'), freed)).toContain(`${script}:${lineOf(script, 'ALLOC-SLOT')}:`);
+    expect(err.slice(freed)).toContain(`${script}:${lineOf(script, 'FREE-SLOT')}:`);
+  });
+
+  test('without debug mode the next allocation takes the freed slot, and the job writes into it', () => {
+    const result = run(script, [mode], {});
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('randomFill: ok');
+    expect(result.stdout).toContain('next intact: false');
+    expect(result.stdout).toContain('destroyed');
+    expect(result.stderr).not.toContain('sysalloc debug');
+  });
+});
+
+test('debug mode: a fast Pool slot written through a Buffer kept after free() is reported when the slot is handed out again', () => {
+  const script = path.join(fixtures, 'pool-stale-write.js');
+  const result = run(script, [], { SYSALLOC_DEBUG: '1', SYSALLOC_DEBUG_REPORT: '0' });
+  expectStoppedAtTheCheck(result);
+  expect(result.stdout).toContain('other slots: 3');
+  expect(result.stdout).not.toContain('handed out');
+  const err = result.stderr;
+  expect(err).toMatch(/sysalloc debug: use after free: byte 5 of a freed Pool slot \(at 0x[0-9a-f]+\) was written: it holds 0x07, not the poison 0xdd; found when the slot was handed out again\n/);
+  const freed = err.indexOf('freed at:');
+  expect(err.slice(err.indexOf('allocated at:'), freed)).toContain(`${script}:${lineOf(script, 'ALLOC-STALE')}:`);
+  expect(err.slice(freed)).toContain(`${script}:${lineOf(script, 'FREE-STALE')}:`);
+});
+
 test('npm run demo:debug: the profile names the line of the forgotten scratch block, 7 of them', () => {
   const demo = path.join(__dirname, '..', 'demo', 'debug-profile.js');
   const result = run(demo, ['--chunks', '32'], {});
