@@ -18,6 +18,7 @@ function caller(name: string): string {
 interface Outcome {
   stderr: string;
   status: number | null;
+  signal: NodeJS.Signals | null;
   lines: Array<Record<string, any>>;
 }
 
@@ -34,7 +35,7 @@ function run(kind: string, debug: boolean, report = false): Outcome {
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line));
-  return { stderr: result.stderr, status: result.status, lines };
+  return { stderr: result.stderr, status: result.status, signal: result.signal, lines };
 }
 
 describe('the shim in debug mode', () => {
@@ -122,5 +123,26 @@ describe('the shim in debug mode', () => {
     expect(off.stderr).not.toMatch(/sysalloc debug|live shim blocks/);
     expect(off.lines[0].report).toMatchObject({ liveBlocks: 0, sites: [] });
     expect(off.lines[0].stats).toEqual(on.lines[0].stats);
+  });
+  test('a freed block is filled with the poison 0xdd while it is held', () => {
+    const on = run('poison', true);
+    expect(on.status).toBe(0);
+    expect(on.lines[0]).toEqual({ poisoned: true });
+  });
+
+  test('a write into a freed block is reported with its sites when the block leaves the hold, and stops the process', () => {
+    const on = run('write-after-free', true);
+    // abort(): SIGABRT on POSIX, status 3 on Windows.
+    if (windows) expect(on.status).toBe(3);
+    else expect(on.signal).toBe('SIGABRT');
+    expect(on.lines).toEqual([]);
+    expect(on.stderr).toMatch(
+      new RegExp(
+        `sysalloc debug: use after free: byte 40 of freed shim block 0x[0-9a-f]+ \\(100 bytes\\) was written: ` +
+          `it holds 0x5a, not the poison 0xdd; found when the block left the hold\\n` +
+          `  allocated by: ${caller('sysalloc_testing_shim_malloc')}\\n` +
+          `  freed by:     ${caller('sysalloc_testing_shim_free')}\\n`,
+      ),
+    );
   });
 });

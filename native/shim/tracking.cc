@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -38,6 +39,12 @@ struct Freed {
   const void* freed_by;
 };
 
+// A held block on its way back to the allocator, its poison to be checked.
+struct Evicted {
+  uintptr_t p;
+  Freed freed;
+};
+
 // Guarded by Lock().
 struct State {
   std::unordered_map<uintptr_t, Record> live;
@@ -58,22 +65,17 @@ State& S() {
 }
 
 // Moves held blocks past the bounds into out. Lock() held.
-void Evict(std::vector<Held>* out, size_t keep_blocks, size_t keep_bytes) {
+void Evict(std::vector<Evicted>* out, size_t keep_blocks, size_t keep_bytes) {
   State& s = S();
   while (!s.held.empty() && (s.held.size() > keep_blocks || s.held_bytes > keep_bytes)) {
     const uintptr_t p = s.held.front().p;
     s.held.pop_front();
     auto it = s.freed.find(p);
-    if (it != s.freed.end()) {
-      s.held_bytes -= it->second.size;
-      s.freed.erase(it);
-    }
-    out->push_back(Held{p});
+    if (it == s.freed.end()) continue;
+    s.held_bytes -= it->second.size;
+    out->push_back(Evicted{p, it->second});
+    s.freed.erase(it);
   }
-}
-
-void GiveBack(const std::vector<Held>& blocks) {
-  for (const Held& h : blocks) ReleaseUncounted(reinterpret_cast<void*>(h.p));
 }
 
 // Report lines go to stderr in one write each report (not from a signal handler).
@@ -109,6 +111,31 @@ void ReportFreedAgain(const char* what, uintptr_t p, const Freed& f, const void*
   r.Write();
 }
 
+// A held block whose poison was overwritten: reported, then the process stops,
+// as a touch of the debug quarantine's pages does.
+[[noreturn]] void ReportBrokenPoison(const Evicted& e, size_t at) {
+  const unsigned char value = reinterpret_cast<const unsigned char*>(e.p)[at];
+  Report r;
+  r.Add("\nsysalloc debug: use after free: byte %zu of freed shim block 0x%" PRIxPTR
+        " (%zu bytes) was written: it holds 0x%02x, not the poison 0x%02x; found when the block left the hold\n",
+        at, e.p, e.freed.size, value, kPoison);
+  r.AddSite("allocated by: ", e.freed.allocated_by);
+  r.AddSite("freed by:     ", e.freed.freed_by);
+  r.Write();
+  std::abort();
+}
+
+// Checks each block's poison, then returns it to the allocator.
+void GiveBack(const std::vector<Evicted>& blocks) {
+  for (const Evicted& e : blocks) {
+    const unsigned char* bytes = reinterpret_cast<const unsigned char*>(e.p);
+    for (size_t i = 0; i < e.freed.size; ++i) {
+      if (bytes[i] != kPoison) ReportBrokenPoison(e, i);
+    }
+    ReleaseUncounted(reinterpret_cast<void*>(e.p));
+  }
+}
+
 void ReportNeverIssued(const char* what, uintptr_t p, const void* caller) {
   Report r;
   r.Add("\nsysalloc debug: %s of 0x%" PRIxPTR
@@ -134,9 +161,11 @@ void ReportIfNeverIssued(const char* what, uintptr_t p, const void* caller) {
   ReportNeverIssued(what, p, caller);
 }
 
-// Holds the recorded block p (lock held; counters as a free). Evicted blocks go to out.
-void Hold(uintptr_t p, const Record& r, const void* caller, std::vector<Held>* out) {
+// Holds the recorded block p, filled with the poison (lock held; counters as a
+// free). Evicted blocks go to out.
+void Hold(uintptr_t p, const Record& r, const void* caller, std::vector<Evicted>* out) {
   State& s = S();
+  std::memset(reinterpret_cast<void*>(p), kPoison, r.size);
   s.freed[p] = Freed{r.size, r.allocated_by, caller};
   s.held.push_back(Held{p});
   s.held_bytes += r.size;
@@ -146,7 +175,7 @@ void Hold(uintptr_t p, const Record& r, const void* caller, std::vector<Held>* o
 }  // namespace
 
 void SetTracking(bool on) {
-  std::vector<Held> out;
+  std::vector<Evicted> out;
   {
     std::lock_guard<std::mutex> guard(Lock());
     g_tracking.store(on, std::memory_order_relaxed);
@@ -167,7 +196,7 @@ void* TrackAllocation(void* p, size_t size, const void* caller) {
 
 bool TrackFree(void* ptr, const void* caller) {
   const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
-  std::vector<Held> out;
+  std::vector<Evicted> out;
   bool recorded = true;
   bool again = false;
   Freed first{};
@@ -240,7 +269,7 @@ void* TrackRealloc(void* ptr, size_t size, const void* caller, bool* handled) {
     return nullptr;
   }
   std::memcpy(q, ptr, r.size < size ? r.size : size);
-  std::vector<Held> out;
+  std::vector<Evicted> out;
   {
     std::lock_guard<std::mutex> guard(Lock());
     State& s = S();

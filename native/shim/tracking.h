@@ -4,8 +4,10 @@
 // of it is told from a free of another block at the same address; a double
 // free, and a free or realloc of a pointer the shim never issued, is reported to
 // stderr with the sites, then handled as without debug mode (counted, ignored
-// or handed to the system allocator; never a crash). Off, the entry points pay
-// one relaxed load and a branch. No Node or V8 headers; thread-safe.
+// or handed to the system allocator; never a crash). A held block is poisoned:
+// a write into it, found when it leaves the hold, is reported and stops the
+// process. Off, the entry points pay one relaxed load and a branch. No Node or
+// V8 headers; thread-safe.
 #pragma once
 
 #include <atomic>
@@ -19,6 +21,9 @@ namespace shim {
 // How many freed blocks, and bytes, are held at most before the oldest is reused.
 constexpr size_t kHeldFrees = 1024;
 constexpr size_t kHeldFreeBytes = size_t{64} << 20;
+// A held block is filled with this byte; it is checked when the block leaves
+// the hold, and a write found there is reported before the process stops.
+constexpr unsigned char kPoison = 0xdd;
 
 extern std::atomic<bool> g_tracking;
 inline bool Tracking() { return g_tracking.load(std::memory_order_relaxed); }

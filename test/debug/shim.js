@@ -31,6 +31,21 @@ if (kind === 'double-free') {
   globalThis.kept = [t.callerMalloc(48), t.callerMalloc(48), t.callerRealloc(0n, 300)];
   const moved = t.callerMalloc(20);
   globalThis.kept.push(t.callerRealloc(moved, 5000));
+} else if (kind === 'poison') {
+  // A freed block holds the poison while held: its bytes, as C reads them.
+  const p = t.callerMalloc(64);
+  t.callerFree(p);
+  const bytes = Array.from({ length: 64 }, (_, i) => t.peekByte(p, i));
+  process.stdout.write(JSON.stringify({ poisoned: bytes.every((b) => b === 0xdd) }) + '\n');
+} else if (kind === 'write-after-free') {
+  // A write into a freed block, found when the block leaves the hold: 1,024
+  // more frees push it out (debug mode only: without it the write would land
+  // in the allocator's free memory).
+  const p = t.callerMalloc(100);
+  t.callerFree(p);
+  t.pokeByte(p, 40);
+  for (let i = 0; i < 1024; i++) t.callerFree(t.callerMalloc(32));
+  process.stdout.write(JSON.stringify({ reached: 'after the evictions' }) + '\n');
 } else {
   throw new Error(`unknown kind ${kind}`);
 }
