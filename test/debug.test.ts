@@ -6,8 +6,8 @@ import { spawnSync, SpawnSyncReturns } from 'child_process';
 import fs = require('fs');
 import os = require('os');
 import path = require('path');
-import { AllocError, Arena, Block, debug, Pool } from '..';
-import { externalFile } from './helpers';
+import { addressOf, AllocError, Arena, Block, debug, Pool } from '..';
+import { caught, externalFile } from './helpers';
 
 // On runtime memory (npm run test:no-external) debug mode has no pages of its
 // own to quarantine, guard or report on: every case below is skipped there, and
@@ -286,6 +286,37 @@ describe('in this process', () => {
     expect(sites.find((s) => s.site.includes(`debug.test.ts:${lineArena}:`))?.count).toBe(1);
     expect(sites.find((s) => s.site.includes(`debug.test.ts:${linePool}:`))?.count).toBe(1);
     arena.destroy();
+    pool.destroy();
+  });
+
+  test.each([false, true])('a Pool (checked: %s) holds a freed slot, filled with 0xdd, until no other slot is free; counts as without debug mode', (checked) => {
+    const pool = new Pool({ slotSize: 32, slots: 3, checked });
+    const a = pool.alloc();
+    const addressA = addressOf(a);
+    a.fill(7);
+    pool.free(a);
+    expect([pool.used, pool.available]).toEqual([0, 3]);
+    const others = [pool.alloc(), pool.alloc()];
+    expect(others.map(addressOf)).not.toContain(addressA);
+    const again = pool.alloc();
+    expect(addressOf(again)).toBe(addressA);
+    expect(again.every((x) => x === 0xdd)).toBe(true);
+    expect(caught(() => pool.alloc()).code).toBe('ERR_NO_MEMORY');
+    for (const buf of [...others, again]) pool.free(buf);
+    expect([pool.used, pool.available, pool.slots]).toEqual([0, 3, 3]);
+    pool.destroy();
+  });
+
+  test('a Pool made before debug mode was on is ordinary: the last freed slot comes back first, as it was', () => {
+    debug.disable();
+    const pool = new Pool({ slotSize: 32, slots: 3 });
+    debug.enable({ reportAtExit: false, quarantineBlocks: 4, quarantineBytes: 1 << 30 });
+    const a = pool.alloc();
+    a.fill(7);
+    pool.free(a);
+    const again = pool.alloc();
+    expect(addressOf(again)).toBe(addressOf(a));
+    expect(again.every((x) => x === 7)).toBe(true);
     pool.destroy();
   });
 
