@@ -394,6 +394,22 @@ describe.each(['fast', 'checked'])('a %s Pool slot freed while a thread-pool job
   });
 });
 
+test('debug mode: a checked Pool slot freed inside its own fill() is reported with the write fill() made into it', () => {
+  const script = path.join(fixtures, 'pool-reentrant-fill.js');
+  const result = run(script, [], { SYSALLOC_DEBUG: '1', SYSALLOC_DEBUG_REPORT: '0' });
+  expectStoppedAtTheCheck(result);
+  expect(result.stdout).toContain('fill returned');
+  expect(result.stdout).not.toContain('destroyed');
+  const err = result.stderr;
+  expect(err).toMatch(/sysalloc debug: use after free: byte 0 of a freed Pool slot \(at 0x[0-9a-f]+\) was written: it holds 0x41, not the poison 0xdd; found at destroy\(\)\n/);
+  const freed = err.indexOf('freed at:');
+  expect(err.slice(err.indexOf('allocated at:'), freed)).toContain(`${script}:${lineOf(script, 'ALLOC-FILL')}:`);
+  expect(err.slice(freed)).toContain(`${script}:${lineOf(script, 'FREE-FILL')}:`);
+  const off = run(script, [], {});
+  expect(off.status).toBe(0);
+  expect(off.stdout).toContain('fill returned\ndestroyed');
+});
+
 test('debug mode: a fast Pool slot written through a Buffer kept after free() is reported when the slot is handed out again', () => {
   const script = path.join(fixtures, 'pool-stale-write.js');
   const result = run(script, [], { SYSALLOC_DEBUG: '1', SYSALLOC_DEBUG_REPORT: '0' });
