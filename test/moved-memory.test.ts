@@ -7,8 +7,9 @@
 // ArrayBuffer that took it until that one is collected, is never handed out
 // again, and the allocator goes on with a fresh chunk.
 import { ReadableStream } from 'stream/web';
+import { MessageChannel } from 'worker_threads';
 import { addressOf, Arena, Block, blockStats, Pool } from '..';
-import { caught, runtimeMemory, settle } from './helpers';
+import { caught, externalOnly, runtimeMemory, settle } from './helpers';
 
 type Move = (view: Uint8Array) => Promise<Uint8Array>;
 
@@ -191,4 +192,64 @@ describe.each(MOVES)('an allocation %s', (_how, move) => {
     pool.destroy();
     expect(moved.every((x) => x === 1)).toBe(true);
   });
+});
+
+// A transfer list does not move sysalloc's memory: Node 20 sends a copy, Node
+// 22 and later refuse with DataCloneError. Either way the allocation keeps its
+// memory and contents, and nothing else reaches it.
+const copiesOnTransfer = Number(process.versions.node.split('.')[0]) < 22;
+const transferTest = externalOnly(true, "runtime memory is the runtime's own ArrayBuffer: a transfer list moves it as transfer() does");
+describe.each([
+  ['a Block', () => {
+    const block = Block.alloc(4096);
+    return { view: block.buffer, end: () => block.free() };
+  }],
+  ['an Arena allocation', () => {
+    const arena = new Arena({ capacity: 8192 });
+    return { view: arena.alloc(100), end: () => arena.destroy() };
+  }],
+  ['a fast Pool slot', () => {
+    const pool = new Pool({ slotSize: 64, slots: 4 });
+    return { view: pool.alloc(), end: () => pool.destroy() };
+  }],
+  ['a checked Pool slot', () => {
+    const pool = new Pool({ slotSize: 64, slots: 4, checked: true });
+    return { view: pool.alloc(), end: () => pool.destroy() };
+  }],
+] as [string, () => { view: Buffer; end(): void }][])('%s in a transfer list', (_name, make) => {
+  const senders: [string, (ab: ArrayBuffer) => unknown][] = [
+    [
+      'postMessage',
+      (ab) => {
+        const { port1, port2 } = new MessageChannel();
+        try {
+          port1.postMessage(ab, [ab]);
+        } finally {
+          port1.close();
+          port2.close();
+        }
+      },
+    ],
+    ['structuredClone', (ab) => structuredClone(ab, { transfer: [ab] })],
+  ];
+  for (const [how, send] of senders) {
+    transferTest(`${how} ${copiesOnTransfer ? 'sends a copy (Node 20)' : 'throws DataCloneError (Node 22+)'}; the allocation keeps its memory`, () => {
+      const { view, end } = make();
+      view.fill(7);
+      const address = addressOf(view);
+      const ab = view.buffer as ArrayBuffer;
+      if (copiesOnTransfer) {
+        const copy = structuredClone(ab, { transfer: [ab] });
+        expect(addressOf(copy)).not.toBe(addressOf(ab));
+        new Uint8Array(copy).fill(1);
+        send(ab);
+      } else {
+        expect(() => send(ab)).toThrow(expect.objectContaining({ name: 'DataCloneError' }));
+      }
+      expect(view.length).toBeGreaterThan(0);
+      expect(addressOf(view)).toBe(address);
+      expect(view.every((x) => x === 7)).toBe(true);
+      end();
+    });
+  }
 });
