@@ -253,3 +253,15 @@ describe.each([
     });
   }
 });
+
+(runtimeMemory ? test : test.skip)("on runtime memory a transfer list moves a Block's whole ArrayBuffer, as transfer() does: the Block reads length 0 and free() ends it", () => {
+  const before = blockStats().liveBlocks;
+  const block = Block.alloc(4096);
+  block.buffer.fill(7);
+  const ab = block.buffer.buffer as ArrayBuffer;
+  const moved = structuredClone(ab, { transfer: [ab] });
+  expect(moved.byteLength).toBeGreaterThanOrEqual(4096);
+  expect(block.buffer.length).toBe(0);
+  block.free();
+  expect(blockStats().liveBlocks).toBe(before);
+});
