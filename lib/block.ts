@@ -159,6 +159,7 @@ export class Block {
     block.#sharedId = opened.id;
     block.#sharedKey = opened.key;
     block.#holder = opened.holder;
+    if (debugHooks.active) debugHooks.opened(block, opened.size, Number(block.address));
     return block;
   }
 
@@ -320,6 +321,7 @@ export class Block {
       // views taken earlier keep the memory until they are collected.
       if (this.#holder === 0) this.#buffer = Buffer.alloc(0);
       this.#freed = true;
+      if (debugHooks.active) debugHooks.forgotten(this);
       return;
     }
     const result = native.blockFree(this.#buffer, this.#at);

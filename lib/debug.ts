@@ -115,6 +115,18 @@ export const debugHooks = {
     live.set(record.id, record);
     collected.register(block, record.id, block);
   },
+  /** Block.fromShared in debug mode: the opened Block is in the leak report by its site. */
+  opened(block: object, size: number, at: number): void {
+    if (state.on) debugHooks.allocated(block, size, at);
+  },
+  /** A shared Block let go of its memory (which stays while other holders have it): no quarantine, no free site. */
+  forgotten(block: object): void {
+    const record = records.get(block);
+    if (record === undefined) return;
+    records.delete(block);
+    live.delete(record.id);
+    collected.unregister(block);
+  },
   freed(block: object): void {
     const record = records.get(block);
     if (record === undefined) return;

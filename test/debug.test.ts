@@ -320,6 +320,17 @@ describe('in this process', () => {
     pool.destroy();
   });
 
+  test('a Block opened with Block.fromShared is in the report by the line that opened it, until it is freed', () => {
+    const owner = Block.alloc(8192);
+    const opened = Block.fromShared(owner.share()); const line = callerLine(new Error());
+    const site = () => debug.report().sites.find((s) => s.site.includes(`debug.test.ts:${line}:`));
+    expect(site()).toMatchObject({ count: 1, bytes: 8192 });
+    opened.free();
+    expect(site()).toBeUndefined();
+    expect(owner.buffer[0]).toBe(0);
+    owner.free();
+  });
+
   test('options are checked', () => {
     expect(() => debug.enable({ frames: -1 })).toThrow(AllocError);
     expect(() => debug.enable({ quarantineBlocks: debug.maxQuarantineBlocks + 1 })).toThrow(
