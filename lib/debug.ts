@@ -121,21 +121,23 @@ export const debugHooks = {
   },
   /** A shared Block let go of its memory (which stays while other holders have it): no quarantine, no free site. */
   forgotten(block: object): void {
-    const record = records.get(block);
-    if (record === undefined) return;
-    records.delete(block);
-    live.delete(record.id);
-    collected.unregister(block);
+    dropRecord(block);
   },
   freed(block: object): void {
-    const record = records.get(block);
-    if (record === undefined) return;
-    records.delete(block);
-    live.delete(record.id);
-    collected.unregister(block);
-    native.debugDescribe(record.at, describeFreed(record, captureStack(debugHooks.freed)));
+    const record = dropRecord(block);
+    if (record !== undefined) native.debugDescribe(record.at, describeFreed(record, captureStack(debugHooks.freed)));
   },
 };
+
+/** Removes block's record (it leaves the leak report); the record, or undefined when it had none. */
+function dropRecord(block: object): Recorded | undefined {
+  const record = records.get(block);
+  if (record === undefined) return undefined;
+  records.delete(block);
+  live.delete(record.id);
+  collected.unregister(block);
+  return record;
+}
 
 /** Whether debug mode records and quarantines now (Arena.reset renews its chunks then). @internal */
 export function debugRecording(): boolean {
