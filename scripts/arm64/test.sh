@@ -12,8 +12,9 @@
 # (asan, faults, pages, pages-faults, no-memory-status, lifetime-finalizer,
 # lifetime-wrap-status, runtime-aliasing, runtime-suite, shim, shim-debug,
 # shim-libraries, shim-threads: test/consumers and test/faults have no arm64
-# build); two-copies, which copies
-# the x64 build of the addon; deopt, whose check starts child nodes itself,
+# build); two-copies, which copies the x64 build of the addon, and
+# shared-boundaries and shared-pool-boundaries, which load the local build
+# (build/, x64 here) beside the package's binary; deopt, whose check starts child nodes itself,
 # outside jest's reach; package and readme, which typecheck and run
 # the same JavaScript on every platform and would spend many minutes of qemu on
 # nothing arm64-specific; the four prlimit tests, whose limit would fall on qemu
@@ -54,5 +55,5 @@ export SYSALLOC_QEMU="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 export SYSALLOC_PROPERTY_OPS=${SYSALLOC_PROPERTY_OPS:-10000}
 exec $SYSALLOC_QEMU "$node" --expose-gc node_modules/jest/bin/jest.js --runInBand \
   --setupFiles "$PWD/test/setup.ts" --setupFiles "$PWD/test/arm64/qemu-children.js" \
-  --testPathIgnorePatterns '/test/(asan|faults|pages|pages-faults|no-memory-status|lifetime-finalizer|lifetime-wrap-status|runtime-aliasing|runtime-suite|shim|shim-debug|shim-libraries|shim-threads|two-copies|deopt|worker-stress|package|readme)\.test\.ts$' \
+  --testPathIgnorePatterns '/test/(asan|faults|pages|pages-faults|no-memory-status|lifetime-finalizer|lifetime-wrap-status|runtime-aliasing|runtime-suite|shim|shim-debug|shim-libraries|shim-threads|shared-boundaries|shared-pool-boundaries|two-copies|deopt|worker-stress|package|readme)\.test\.ts$' \
   --testNamePattern '^(?!.*(prlimit|the resident memory drops by its size))' "$@"
