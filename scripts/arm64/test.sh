@@ -14,8 +14,8 @@
 # shim-libraries, shim-threads: test/consumers and test/faults have no arm64
 # build); two-copies, which copies the x64 build of the addon, and
 # shared-boundaries and shared-pool-boundaries, which load the local build
-# (build/, x64 here) beside the package's binary; deopt, whose check starts child nodes itself,
-# outside jest's reach; package and readme, which typecheck and run
+# (build/, x64 here) beside the package's binary; deopt, whose check starts
+# child nodes itself, outside jest's reach; package and readme, which typecheck and run
 # the same JavaScript on every platform and would spend many minutes of qemu on
 # nothing arm64-specific; the four prlimit tests, whose limit would fall on qemu
 # itself; worker-stress, whose floors on rounds done in a few seconds assume native
