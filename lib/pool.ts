@@ -518,17 +518,13 @@ export class Pool {
       const region = this.#regionOf(slot);
       if (sites === undefined || !sites.poisoned || region.retired) continue;
       const offset = region.first + (slot - region.firstSlot) * this.stride;
-      if (!this.checked) {
-        const bytes = new Uint8Array(region.managed.arrayBuffer as ArrayBuffer, region.managed.base + offset, this.slotSize);
-        this.#expectPoison(region, offset, bytes, sites, 'at destroy()');
-        continue;
-      }
-      const view = region.managed.wrap(offset, this.slotSize);
-      if (typeof view === 'number') continue;
-      const at = brokenPoison(view);
-      const value = at < 0 ? 0 : view[at];
-      native.viewDetach(view);
-      if (at >= 0) reportBrokenPoison(this.slotSize, region.managed.address + offset, at, value, 'at destroy()', sites.allocatedAt, sites.freedAt);
+      // Checked mode: a view of its own over the slot (the freed one is detached).
+      const bytes = this.checked
+        ? region.managed.wrap(offset, this.slotSize)
+        : new Uint8Array(region.managed.arrayBuffer as ArrayBuffer, region.managed.base + offset, this.slotSize);
+      if (typeof bytes === 'number') continue;
+      this.#expectPoison(region, offset, bytes, sites, 'at destroy()');
+      if (this.checked) native.viewDetach(bytes);
     }
   }
 
