@@ -6,7 +6,9 @@
 // error each native wrap status maps to, and the refusals of a checked Heap or
 // PageAllocator on memory the runtime allocates. The testing addon
 // (test/faults) stands in for a runtime that refuses external buffers
-// (testing.runtimeMemory) or a wrap (testing.refuseWrap).
+// (testing.runtimeMemory) or a wrap (testing.refuseWrap); a runtime that
+// refuses to detach a Buffer it holds for work in flight (Bun) is this addon
+// with viewDetach answering runtimeRefused while `refuseDetach` is set.
 import path = require('path');
 import bindings = require('bindings');
 import { ReadableStream } from 'stream/web';
@@ -19,8 +21,13 @@ const addon = bindings({ bindings: 'sysalloc_testing', module_root: path.join(__
 let lib!: typeof Sysalloc;
 let mr!: typeof Managed;
 let native!: (typeof NativeModule)['native'];
+let refuseDetach = false;
+const RUNTIME_REFUSED = 5; // native.status.runtimeRefused
+const refusing = Object.create(addon, {
+  viewDetach: { value: (view: Uint8Array): number => (refuseDetach ? RUNTIME_REFUSED : addon.viewDetach(view)) },
+});
 jest.isolateModules(() => {
-  jest.doMock('bindings', () => () => addon);
+  jest.doMock('bindings', () => () => refusing);
   lib = require('..');
   mr = require('../dist/managed-region');
   native = (require('../dist/native') as typeof NativeModule).native;
@@ -33,6 +40,7 @@ const externalTest = noExternalBuild ? test.skip : test;
 const napi = { pending_exception: 10 };
 
 afterEach(() => {
+  refuseDetach = false;
   addon.testing.refuseWrap(0);
   addon.testing.runtimeMemory(noExternalBuild);
 });
@@ -150,6 +158,57 @@ describe('the whole view', () => {
     // A Buffer detached already counts as detached.
     expect(mr.detachChecked(part)).toBe(true);
     region.disown();
+  });
+});
+
+describe('a runtime that refuses to detach (Bun, a Buffer held for work in flight)', () => {
+  test('the stand-in answers runtimeRefused', () => {
+    expect(native.status.runtimeRefused).toBe(RUNTIME_REFUSED);
+  });
+
+  externalTest('detachView: false, and the whole view stays, still reading the Block; true once the runtime lets go', () => {
+    using block = lib.Block.alloc(4096);
+    block.buffer[10] = 77;
+    const region = new mr.ManagedRegion('Heap', block, true);
+    expect(region.wrapWhole()).toBeUndefined();
+    const view = region.view as Buffer;
+    const arrayBuffer = region.arrayBuffer;
+    refuseDetach = true;
+    expect(region.detachView()).toBe(false);
+    expect(region.view).toBe(view);
+    expect(region.arrayBuffer).toBe(arrayBuffer);
+    expect([view.length, view[10]]).toEqual([4096, 77]);
+    refuseDetach = false;
+    expect(region.detachView()).toBe(true);
+    expect([region.view, view.length]).toEqual([undefined, 0]);
+    region.disown();
+  });
+
+  externalTest('detachChecked: false and the Buffer untouched', () => {
+    using block = lib.Block.alloc(4096);
+    const region = new mr.ManagedRegion('Heap', block, true);
+    const part = region.wrap(0, 64) as Buffer;
+    refuseDetach = true;
+    expect(mr.detachChecked(part)).toBe(false);
+    expect(part.length).toBe(64);
+    refuseDetach = false;
+    expect(mr.detachChecked(part)).toBe(true);
+    expect(part.length).toBe(0);
+    region.disown();
+  });
+
+  externalTest('a checked Heap refuses the free with heldByRuntime: the allocation stays live until freed again', () => {
+    const heap = new lib.Heap({ capacity: 4096, checked: true });
+    const buf = heap.alloc(48);
+    const used = heap.used;
+    refuseDetach = true;
+    const error = thrown(() => heap.free(buf));
+    expect([error.code, error.message]).toEqual(['ERR_INVALID_PARAM', mr.heldByRuntime('Heap.free', 48).message]);
+    expect([heap.used, buf.length]).toEqual([used, 48]);
+    refuseDetach = false;
+    heap.free(buf);
+    expect([heap.used, buf.length]).toEqual([0, 0]);
+    heap.destroy();
   });
 });
 
