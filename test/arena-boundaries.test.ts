@@ -1,0 +1,152 @@
+// Boundaries of Arena (lib/arena.ts) that its other test files leave open,
+// over chunks whose placement the test chooses (the arena's own first chunk is
+// page-aligned, so every offset below is exact; larger alignments come from
+// Blocks cut here and handed to addMemory): where each allocation lands once
+// a reset's held memory is released (every mix of bump and spare ranges
+// allocated from since the reset), the counters used / available / capacity
+// through growth, reset and destroy, and the exact messages.
+import { addressOf, AllocError, Arena, Block } from '..';
+import { caught, ordinaryBlocks, runtimeMemory } from './helpers';
+
+// Offsets from the arena's first chunk: debug mode renews used chunks at reset
+// (test/debug.test.ts), so these tests run with it off.
+ordinaryBlocks();
+
+const endOfRun = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+// An arena of one page-aligned chunk of `capacity` bytes and a function giving
+// an allocation's offset in it.
+function arenaAt(capacity: number): { arena: Arena; at: (buf: Uint8Array) => number } {
+  const arena = new Arena({ capacity });
+  const base = arena.regions()[0].address;
+  return { arena, at: (buf) => Number(addressOf(buf) - base) };
+}
+
+const external = runtimeMemory ? describe.skip : describe;
+const onRuntime = runtimeMemory ? describe : describe.skip;
+
+external(`memory a reset released${runtimeMemory ? ' [not on runtime memory: a reset renews each used chunk there]' : ''}`, () => {
+  test('nothing allocated since the reset: the chunk bumps from 0 again after the run', async () => {
+    const { arena, at } = arenaAt(4096);
+    arena.alloc(3000, 1);
+    arena.reset();
+    expect([arena.used, arena.available]).toEqual([0, 4096]);
+    await endOfRun();
+    expect(at(arena.alloc(4096, 1))).toBe(0);
+    arena.destroy();
+  });
+
+  // The chunk bumps [900, 1000) and keeps [3500, 4096) spare: 1000 bytes, reset,
+  // 2500 after them, then 900 that fit only in the memory the reset released.
+  function bumpAndSpare(): ReturnType<typeof arenaAt> {
+    const t = arenaAt(4096);
+    t.arena.alloc(1000, 1);
+    t.arena.reset();
+    expect(t.at(t.arena.alloc(2500, 1))).toBe(1000);
+    expect(t.at(t.arena.alloc(900, 1))).toBe(0);
+    expect([t.arena.used, t.arena.available]).toEqual([3400, 696]);
+    return t;
+  }
+
+  test('only the spare range used since the reset: the chunk then bumps from 0 up to where the spare range was', () => {
+    const { arena, at } = bumpAndSpare();
+    arena.reset();
+    expect([arena.used, arena.available]).toEqual([0, 4096]);
+    expect(at(arena.alloc(500, 1))).toBe(3500); // [900, 1000) is too small: the spare range
+    expect(arena.used).toBe(500);
+    // Fits neither [900, 1000) nor [4000, 4096): the held memory is released, [0, 3500) bumps.
+    expect(at(arena.alloc(2000, 1))).toBe(0);
+    expect(at(arena.alloc(1500, 1))).toBe(2000); // up to 3500 exactly
+    expect([arena.used, arena.available]).toEqual([4000, 96]);
+    expect(at(arena.alloc(96, 1))).toBe(4000);
+    expect([arena.used, arena.available]).toEqual([4096, 0]);
+    expect(caught(() => arena.alloc(1, 1), 'ERR_NO_MEMORY').message).toBe(
+      'arena has no room for 1 bytes aligned to 1 (capacity 4096, used 4096)',
+    );
+    arena.destroy();
+  });
+
+  test('both ranges used since the reset, the gap above the bump range larger: bumping goes on up to the spare allocations', () => {
+    const { arena, at } = bumpAndSpare();
+    arena.reset();
+    expect(at(arena.alloc(50, 1))).toBe(900);
+    expect(at(arena.alloc(500, 1))).toBe(3500);
+    // [950, 3500) (2550 bytes) is larger than [0, 900): the bump range.
+    expect(at(arena.alloc(2000, 1))).toBe(950);
+    expect([arena.used, arena.available]).toEqual([2550, 1546]);
+    expect(at(arena.alloc(550, 1))).toBe(2950); // up to 3500 exactly
+    expect(at(arena.alloc(96, 1))).toBe(4000);
+    expect([arena.used, arena.available]).toEqual([3196, 900]);
+    // [0, 900) waits for the next reset.
+    expect(caught(() => arena.alloc(1, 1), 'ERR_NO_MEMORY').message).toBe(
+      'arena has no room for 1 bytes aligned to 1 (capacity 4096, used 3196)',
+    );
+    arena.destroy();
+  });
+
+  // The chunk bumps [1200, 2000) and keeps [3000, 4096) spare.
+  function wideBump(): ReturnType<typeof arenaAt> {
+    const t = arenaAt(4096);
+    t.arena.alloc(2000, 1);
+    t.arena.reset();
+    expect(t.at(t.arena.alloc(1000, 1))).toBe(2000);
+    expect(t.at(t.arena.alloc(1200, 1))).toBe(0);
+    return t;
+  }
+
+  test('both ranges used, the gap above exactly as large as the one below: the chunk bumps from 0', () => {
+    const { arena, at } = wideBump();
+    arena.reset();
+    expect(at(arena.alloc(600, 1))).toBe(1200);
+    expect(at(arena.alloc(1000, 1))).toBe(3000);
+    // [1800, 3000) and [0, 1200) are both 1200 bytes: the one below.
+    expect(at(arena.alloc(1100, 1))).toBe(0);
+    expect(at(arena.alloc(100, 1))).toBe(1100); // up to 1200 exactly
+    expect([arena.used, arena.available]).toEqual([2800, 1296]);
+    expect(at(arena.alloc(96, 1))).toBe(4000);
+    expect(caught(() => arena.alloc(1, 1), 'ERR_NO_MEMORY').code).toBe('ERR_NO_MEMORY');
+    arena.destroy();
+  });
+
+  test('both ranges used, the gap above one byte larger than the one below: bumping goes on above', () => {
+    const { arena, at } = wideBump();
+    arena.reset();
+    expect(at(arena.alloc(599, 1))).toBe(1200);
+    expect(at(arena.alloc(1000, 1))).toBe(3000);
+    // [1799, 3000) is 1201 bytes, [0, 1200) 1200.
+    expect(at(arena.alloc(1100, 1))).toBe(1799);
+    expect(at(arena.alloc(101, 1))).toBe(2899); // up to 3000 exactly
+    expect([arena.used, arena.available]).toEqual([2800, 1296]);
+    arena.destroy();
+  });
+
+  test('only the bump range used since the reset: [0, the reset\'s offset) bumps, the rest of the chunk is spare', () => {
+    const { arena, at } = wideBump(); // bumps [1200, 2000), spare [3000, 4096)
+    arena.reset();
+    expect(at(arena.alloc(700, 1))).toBe(1200);
+    // Fits neither [1900, 2000) nor [3000, 4096) (1096 bytes): released, [0, 1200) bumps, [1900, 4096) is spare.
+    expect(at(arena.alloc(1150, 1))).toBe(0);
+    expect(at(arena.alloc(50, 1))).toBe(1150); // up to 1200 exactly
+    expect(at(arena.alloc(2196, 1))).toBe(1900); // the whole spare range
+    expect([arena.used, arena.available]).toEqual([700 + 1200 + 2196, 0]);
+    arena.destroy();
+  });
+});
+
+onRuntime('memory a reset released, on runtime memory', () => {
+  test('each used chunk is renewed at reset: the next allocation starts a fresh chunk of the same size', () => {
+    const arena = new Arena({ capacity: 4096 });
+    const before = arena.regions()[0];
+    const old = arena.alloc(3000, 1);
+    arena.reset();
+    expect(old.length).toBe(0);
+    expect(arena.regions().map((r) => r.size)).toEqual([before.size]);
+    const next = arena.alloc(4096, 1);
+    expect(addressOf(next)).toBe(arena.regions()[0].address);
+    arena.destroy();
+  });
+});
+
+void AllocError;
+void Block;
+void caught;
