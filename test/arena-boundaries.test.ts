@@ -5,7 +5,8 @@
 // a reset's held memory is released (every mix of bump and spare ranges
 // allocated from since the reset), the counters used / available / capacity
 // through growth, reset and destroy, and the exact messages.
-import { addressOf, AllocError, Arena, Block } from '..';
+import { inspect } from 'util';
+import { addressOf, Arena, Block } from '..';
 import { caught, ordinaryBlocks, runtimeMemory } from './helpers';
 
 // Offsets from the arena's first chunk: debug mode renews used chunks at reset
@@ -147,6 +148,80 @@ onRuntime('memory a reset released, on runtime memory', () => {
   });
 });
 
-void AllocError;
-void Block;
-void caught;
+describe('where an allocation lands', () => {
+  test('an allocation that exactly fills the current chunk stays in it, though an earlier chunk has room too', () => {
+    const arena = new Arena({ capacity: 4096, grow: true });
+    const base = arena.regions()[0].address;
+    arena.alloc(4000, 1);
+    const grown = arena.alloc(8128, 1); // a new chunk of 8192, current from now on
+    const second = arena.regions()[1].address;
+    expect(addressOf(grown)).toBe(second);
+    // 64 bytes fit both [4000, 4096) of the first chunk and [8128, 8192) of the current one.
+    expect(addressOf(arena.alloc(64, 1))).toBe(second + 8128n);
+    // The current chunk is full: the next one comes from the first chunk that has room.
+    expect(addressOf(arena.alloc(64, 1))).toBe(base + 4000n);
+    expect([arena.used, arena.available, arena.capacity]).toEqual([4000 + 64 + 8192, 32, 4096 + 8192]);
+    arena.destroy();
+  });
+
+  test('an alignment above 2^30 counts the bytes already taken from the chunk', () => {
+    const arena = new Arena({ capacity: 4096 });
+    const block = Block.alloc(8192, { align: 2 ** 31, zero: false });
+    arena.addMemory(block);
+    arena.alloc(4096, 1); // the first chunk is full
+    expect(addressOf(arena.alloc(1, 1))).toBe(block.address);
+    // The next 2^31-aligned address is 2^31 - 1 bytes further: past the block.
+    const error = caught(() => arena.alloc(16, 2 ** 31), 'ERR_NO_MEMORY');
+    expect(error.message).toBe(`arena has no room for 16 bytes aligned to ${2 ** 31} (capacity ${4096 + 8192}, used 4097)`);
+    expect(arena.used).toBe(4097);
+    arena.destroy();
+  });
+});
+
+describe('methods on something that is not an Arena, and util.inspect', () => {
+  const proto = Arena.prototype as unknown as Record<string | symbol, (...args: unknown[]) => unknown>;
+  const getter = (name: string) => Object.getOwnPropertyDescriptor(Arena.prototype, name)?.get as () => unknown;
+  test.each([
+    ['Arena.alloc', () => proto.alloc.call({}, 16)],
+    ['Arena.reset', () => proto.reset.call({})],
+    ['Arena.addMemory', () => proto.addMemory.call({}, undefined)],
+    ['Arena.used', () => getter('used').call({})],
+    ['Arena.capacity', () => getter('capacity').call({})],
+    ['Arena.available', () => getter('available').call({})],
+    ['Arena.destroyed', () => getter('destroyed').call({})],
+    ['Arena.regions', () => proto.regions.call({})],
+    ['Arena.destroy', () => proto.destroy.call({})],
+    ['Arena[Symbol.dispose]', () => proto[Symbol.dispose].call({})],
+  ])('%s names itself', (name, call) => {
+    const error = caught(call, 'ERR_INVALID_PARAM');
+    expect(error.message).toBe(`${name} must be called on an Arena; got an Object`);
+  });
+
+  test('util.inspect shows align, grow, capacity, used and chunks, or destroyed; on another object it says so', () => {
+    const arena = new Arena({ capacity: 4096, grow: true });
+    arena.alloc(4000, 1);
+    arena.alloc(100, 1);
+    expect(inspect(arena)).toBe(`Arena { align: ${arena.align}, grow: true, capacity: ${4096 + 8192}, used: 4100, chunks: 2 }`);
+    const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
+    expect(proto[inspectSymbol].call({})).toBe('Arena <not an Arena>');
+    arena.destroy();
+    expect(inspect(arena)).toBe(`Arena { align: ${arena.align}, grow: true, destroyed }`);
+  });
+});
+
+describe('destroy', () => {
+  test('counters are 0, `destroyed` is true, Symbol.dispose does nothing more', () => {
+    const arena = new Arena({ capacity: 4096 });
+    const block = Block.alloc(4096);
+    arena.addMemory(block);
+    const buf = arena.alloc(100, 1);
+    expect([arena.used, arena.available, arena.capacity, arena.destroyed]).toEqual([100, 8092, 8192, false]);
+    arena[Symbol.dispose]();
+    expect([arena.used, arena.available, arena.capacity, arena.destroyed]).toEqual([0, 0, 0, true]);
+    expect(buf.length).toBe(0);
+    expect(block.freed).toBe(true);
+    arena[Symbol.dispose]();
+    expect(arena.destroyed).toBe(true);
+    expect(caught(() => arena.alloc(1), 'ERR_NOT_ALLOCATED').message).toBe('cannot allocate from an arena that is destroyed');
+  });
+});
