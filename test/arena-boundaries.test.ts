@@ -4,8 +4,14 @@
 // Blocks cut here and handed to addMemory): where each allocation lands once
 // a reset's held memory is released (every mix of bump and spare ranges
 // allocated from since the reset), the counters used / available / capacity
-// through growth, reset and destroy, and the exact messages.
+// through growth, reset and destroy, and the exact messages; resets the
+// runtime refuses, with the testing addon (test/faults) standing in for a
+// runtime that holds a Buffer for work in flight (Bun) or will not wrap memory.
+import path = require('path');
 import { inspect } from 'util';
+import bindings = require('bindings');
+
+import type * as Sysalloc from '..';
 import { addressOf, Arena, Block } from '..';
 import { caught, ordinaryBlocks, runtimeMemory } from './helpers';
 
@@ -223,5 +229,130 @@ describe('destroy', () => {
     arena[Symbol.dispose]();
     expect(arena.destroyed).toBe(true);
     expect(caught(() => arena.alloc(1), 'ERR_NOT_ALLOCATED').message).toBe('cannot allocate from an arena that is destroyed');
+  });
+});
+
+// The testing addon (test/faults) stands in for a runtime that holds a Buffer
+// for work in flight and refuses to detach it (Bun: viewDetach answers
+// runtimeRefused for a view of `refuseDetach` bytes) and for one that refuses to
+// wrap memory (testing.refuseWrap).
+const addon = bindings({ bindings: 'sysalloc_testing', module_root: path.join(__dirname, 'faults') });
+let refuseDetach: (view: Uint8Array) => boolean = () => false;
+const RUNTIME_REFUSED = 5; // native.status.runtimeRefused
+const refusing = Object.create(addon, {
+  viewDetach: { value: (view: Uint8Array): number => (refuseDetach(view) ? RUNTIME_REFUSED : addon.viewDetach(view)) },
+});
+let lib!: typeof Sysalloc;
+jest.isolateModules(() => {
+  jest.doMock('bindings', () => () => refusing);
+  lib = require('..');
+});
+// Whether this addon was built without external buffers: it serves runtime memory from the start.
+const noExternalBuild = addon.sourceFor(4096, 4096) === 'runtime';
+const GENERIC_FAILURE = 9; // napi_generic_failure
+
+// The AllocError (of the isolated copy) fn throws.
+function thrown(fn: () => unknown): Sysalloc.AllocError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(lib.AllocError);
+    return e as Sysalloc.AllocError;
+  }
+  throw new Error('expected an AllocError');
+}
+
+describe('resets the runtime refuses', () => {
+  let debugWas = false;
+  beforeAll(() => {
+    debugWas = lib.debug.enabled;
+    lib.debug.disable();
+  });
+  afterAll(() => {
+    if (debugWas) lib.debug.enable({ reportAtExit: process.env.SYSALLOC_DEBUG_REPORT !== '0' });
+  });
+  afterEach(() => {
+    refuseDetach = () => false;
+    addon.testing.refuseWrap(0);
+  });
+
+  const held = (size: number) =>
+    `Arena.reset: a chunk of ${size} bytes was left as it was because the runtime holds a Buffer in it ` +
+    'for work in flight (Bun holds a Buffer given to fs, zlib or crypto until the callback); ' +
+    'its allocations stay valid; reset again once that work has ended';
+
+  // An arena of two chunks, 4096 and 8192 bytes, with `a` filling the first and `b` in the second.
+  function twoChunks(): { arena: Sysalloc.Arena; a: Buffer; b: Buffer } {
+    const arena = new lib.Arena({ capacity: 4096 });
+    arena.addMemory(lib.Block.alloc(8192, { zero: false }));
+    const a = arena.alloc(4096, 1);
+    const b = arena.alloc(100, 1);
+    return { arena, a, b };
+  }
+
+  (noExternalBuild ? test.skip : test)(`a chunk whose view the runtime holds is left as it was, the others are reset; the error names it${noExternalBuild ? ' [not on runtime memory: a reset renews each used chunk there, see below]' : ''}`, () => {
+    const { arena, a, b } = twoChunks();
+    refuseDetach = (view) => view.length === 8192;
+    const error = thrown(() => arena.reset());
+    expect([error.code, error.message]).toEqual(['ERR_INVALID_PARAM', held(8192)]);
+    expect([a.length, b.length]).toEqual([0, 100]);
+    expect([arena.used, arena.available, arena.capacity]).toEqual([100, 12188, 12288]);
+    // The first chunk was reset: it serves again; the second goes on after b.
+    const second = arena.regions()[1].address;
+    expect(addressOf(arena.alloc(8092, 1))).toBe(second + 100n);
+    refuseDetach = () => false;
+    arena.reset();
+    expect(b.length).toBe(0);
+    expect(arena.used).toBe(0);
+    arena.destroy();
+  });
+
+  (noExternalBuild ? test.skip : test)(`when the runtime holds views of two chunks, the error names the first${noExternalBuild ? ' [not on runtime memory: a reset renews each used chunk there, see below]' : ''}`, () => {
+    const { arena, a, b } = twoChunks();
+    refuseDetach = () => true;
+    expect(thrown(() => arena.reset()).message).toBe(held(4096));
+    expect([a.length, b.length]).toEqual([4096, 100]);
+    expect([arena.used, arena.capacity]).toEqual([4196, 12288]);
+    refuseDetach = () => false;
+    arena.destroy();
+  });
+
+  (noExternalBuild ? test : test.skip)('on runtime memory a reset renews each used chunk: a view the runtime holds keeps its memory, the arena goes on with new chunks', () => {
+    const { arena, a, b } = twoChunks();
+    const before = arena.regions();
+    refuseDetach = () => true;
+    arena.reset();
+    expect([a.length, b.length]).toEqual([4096, 100]);
+    const after = arena.regions();
+    expect(after.map((r) => r.size)).toEqual([4096, 8192]);
+    expect(after.map((r) => r.address)).not.toEqual(before.map((r) => r.address));
+    expect([arena.used, arena.available, arena.capacity]).toEqual([0, 12288, 12288]);
+    arena.destroy();
+  });
+
+  (noExternalBuild ? test.skip : test)(`chunks the runtime will not wrap again at reset leave the arena; the error names the first${noExternalBuild ? ' [not on runtime memory: nothing is wrapped there, see below]' : ''}`, () => {
+    const { arena, a, b } = twoChunks();
+    addon.testing.refuseWrap(GENERIC_FAILURE);
+    const error = thrown(() => arena.reset());
+    addon.testing.refuseWrap(0);
+    expect([error.code, error.message]).toEqual([
+      'ERR_NO_MEMORY',
+      'Arena.reset: the JavaScript runtime could not wrap 4096 bytes at offset 0: Node-API status 9',
+    ]);
+    expect([a.length, b.length]).toEqual([0, 0]);
+    expect(arena.regions()).toEqual([]);
+    expect([arena.used, arena.available, arena.capacity]).toEqual([0, 0, 0]);
+    expect(thrown(() => arena.alloc(1, 1)).message).toBe('arena has no room for 1 bytes aligned to 1 (capacity 0, used 0)');
+    arena.destroy();
+  });
+
+  (noExternalBuild ? test : test.skip)('on runtime memory a reset wraps nothing: a refused wrap changes nothing', () => {
+    const { arena, a } = twoChunks();
+    addon.testing.refuseWrap(GENERIC_FAILURE);
+    arena.reset();
+    addon.testing.refuseWrap(0);
+    expect(a.length).toBe(0);
+    expect([arena.used, arena.capacity]).toEqual([0, 12288]);
+    arena.destroy();
   });
 });
