@@ -356,3 +356,77 @@ describe('resets the runtime refuses', () => {
     arena.destroy();
   });
 });
+
+describe('debug mode: a reset renews each used chunk of the arena\'s own', () => {
+  let debugWas = false;
+  beforeAll(() => {
+    debugWas = lib.debug.enabled;
+    lib.debug.enable({ reportAtExit: false });
+  });
+  afterAll(() => {
+    lib.debug.disable();
+    if (debugWas) lib.debug.enable({ reportAtExit: process.env.SYSALLOC_DEBUG_REPORT !== '0' });
+  });
+  afterEach(() => {
+    addon.testing.faultArm(0, 0);
+    addon.testing.runtimeMemory(noExternalBuild);
+  });
+
+  (noExternalBuild ? test.skip : test)(`a fresh chunk of the same size in the same place of the list; a chunk from addMemory and an unused one stay${noExternalBuild ? ' [not on runtime memory: every used chunk is renewed there, see below]' : ''}`, () => {
+    const arena = new lib.Arena({ capacity: 4096 });
+    const given = lib.Block.alloc(8192, { zero: false });
+    const unused = lib.Block.alloc(16384, { zero: false });
+    arena.addMemory(given);
+    arena.addMemory(unused);
+    const before = arena.regions();
+    const a = arena.alloc(4096, 1);
+    const b = arena.alloc(100, 1);
+    arena.reset();
+    expect([a.length, b.length]).toEqual([0, 0]);
+    const after = arena.regions();
+    expect(after.map((r) => r.size)).toEqual([4096, 8192, 16384]);
+    expect(after[0].address).not.toBe(before[0].address);
+    expect(after.slice(1)).toEqual(before.slice(1));
+    expect([arena.used, arena.available, arena.capacity]).toEqual([0, 28672, 28672]);
+    // The fresh chunk serves from its start at once; the one from addMemory is held past b.
+    expect(addressOf(arena.alloc(4096, 1))).toBe(after[0].address);
+    expect(addressOf(arena.alloc(8092, 1))).toBe(given.address + 100n);
+    arena.destroy();
+  });
+
+  (noExternalBuild ? test.skip : test)(`without memory for a fresh chunk, the chunk is reset as usual${noExternalBuild ? ' [not on runtime memory: blocks ask the OS for nothing there, see below]' : ''}`, () => {
+    const arena = new lib.Arena({ capacity: 4096 });
+    const before = arena.regions();
+    const a = arena.alloc(1000, 1);
+    addon.testing.faultArm(1, Number.MAX_SAFE_INTEGER);
+    arena.reset();
+    addon.testing.faultArm(0, 0);
+    expect(a.length).toBe(0);
+    expect(arena.regions()).toEqual(before);
+    expect([arena.used, arena.capacity]).toEqual([0, 4096]);
+    // Held until the run ends: bumping goes on after a.
+    expect(addressOf(arena.alloc(16, 1))).toBe(before[0].address + 1000n);
+    arena.destroy();
+  });
+
+  test('on runtime memory every used chunk is renewed, one from addMemory too; an unused one stays', () => {
+    addon.testing.runtimeMemory(true);
+    const arena = new lib.Arena({ capacity: 4096 });
+    arena.addMemory(lib.Block.alloc(8192, { zero: false }));
+    arena.addMemory(lib.Block.alloc(16384, { zero: false }));
+    const before = arena.regions();
+    const a = arena.alloc(4096, 1);
+    const b = arena.alloc(100, 1);
+    arena.reset();
+    expect([a.length, b.length]).toEqual([0, 0]);
+    const after = arena.regions();
+    expect(after.map((r) => r.size)).toEqual([4096, 8192, 16384]);
+    expect(after[0].address).not.toBe(before[0].address);
+    expect(after[1].address).not.toBe(before[1].address);
+    expect(after[2]).toEqual(before[2]);
+    expect([arena.used, arena.available, arena.capacity]).toEqual([0, 28672, 28672]);
+    expect(addressOf(arena.alloc(4096, 1))).toBe(after[0].address);
+    expect(addressOf(arena.alloc(8192, 1))).toBe(after[1].address);
+    arena.destroy();
+  });
+});
