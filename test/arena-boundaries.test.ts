@@ -355,6 +355,39 @@ describe('resets the runtime refuses', () => {
     arena.destroy();
   });
 
+  (noExternalBuild ? test.skip : test)(`addMemory of a block the runtime will not wrap: ERR_NO_MEMORY, the block stays its caller's, live, and the arena as it was${noExternalBuild ? ' [not on runtime memory: nothing is wrapped there, see below]' : ''}`, () => {
+    const arena = new lib.Arena({ capacity: 4096 });
+    const before = arena.regions();
+    const block = lib.Block.alloc(8192, { zero: false });
+    addon.testing.refuseWrap(GENERIC_FAILURE);
+    const error = thrown(() => arena.addMemory(block));
+    addon.testing.refuseWrap(0);
+    expect([error.code, error.message]).toEqual([
+      'ERR_NO_MEMORY',
+      'Arena: the JavaScript runtime could not wrap 8192 bytes at offset 0: Node-API status 9',
+    ]);
+    expect(block.freed).toBe(false);
+    block.buffer.fill(7);
+    expect(arena.regions()).toEqual(before);
+    expect([arena.used, arena.available, arena.capacity]).toEqual([0, 4096, 4096]);
+    // The block can be handed over again once the runtime wraps it.
+    arena.addMemory(block);
+    expect(arena.capacity).toBe(12288);
+    arena.destroy();
+    expect(block.freed).toBe(true);
+  });
+
+  (noExternalBuild ? test : test.skip)('on runtime memory addMemory wraps nothing: a refused wrap changes nothing', () => {
+    const arena = new lib.Arena({ capacity: 4096 });
+    const block = lib.Block.alloc(8192, { zero: false });
+    addon.testing.refuseWrap(GENERIC_FAILURE);
+    arena.addMemory(block);
+    addon.testing.refuseWrap(0);
+    expect(arena.capacity).toBe(12288);
+    arena.destroy();
+    expect(block.freed).toBe(true);
+  });
+
   (noExternalBuild ? test : test.skip)('on runtime memory a reset wraps nothing: a refused wrap changes nothing', () => {
     const { arena, a } = twoChunks();
     addon.testing.refuseWrap(GENERIC_FAILURE);
