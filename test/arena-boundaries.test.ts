@@ -8,6 +8,7 @@
 // runtime refuses, with the testing addon (test/faults) standing in for a
 // runtime that holds a Buffer for work in flight (Bun) or will not wrap memory.
 import path = require('path');
+import { ReadableStream } from 'stream/web';
 import { inspect } from 'util';
 import bindings = require('bindings');
 
@@ -147,6 +148,85 @@ external(`memory a reset released${runtimeMemory ? ' [not on runtime memory: a r
     expect([arena.used, arena.available]).toEqual([700 + 1200 + 2196, 0]);
     arena.destroy();
   });
+
+  test('nothing allocated since the reset: the whole chunk, its spare range included, bumps from 0 after the run', async () => {
+    const { arena, at } = bumpAndSpare(); // bumps [900, 1000), spare [3500, 4096)
+    arena.reset();
+    await endOfRun();
+    expect(at(arena.alloc(4096, 1))).toBe(0);
+    arena.destroy();
+  });
+
+  test('a chunk not used since the last reset is left as it was by the next one: the chunk bumped from stays current', () => {
+    const arena = new Arena({ capacity: 4096 });
+    const block = Block.alloc(8192, { zero: false });
+    arena.addMemory(block);
+    const first = arena.regions()[0].address;
+    arena.alloc(4000, 1);
+    arena.reset(); // only the first chunk was used
+    expect(addressOf(arena.alloc(5000, 1))).toBe(block.address); // [4000, 4096) is too small
+    // Fits neither [5000, 8192) nor [4000, 4096): the first chunk is released and bumps from 0.
+    expect(addressOf(arena.alloc(4000, 1))).toBe(first);
+    expect(addressOf(arena.alloc(100, 1))).toBe(block.address + 5000n); // the second chunk is current again
+    expect(addressOf(arena.alloc(16, 1))).toBe(block.address + 5100n);
+    expect([arena.used, arena.available]).toEqual([9116, 3172]);
+    arena.destroy();
+  });
+
+  test('releasing the held memory of one chunk leaves the bump range of a chunk not reset in the run as it was', () => {
+    const arena = new Arena({ capacity: 4096 });
+    const block = Block.alloc(8192, { zero: false });
+    arena.addMemory(block);
+    const first = arena.regions()[0].address;
+    arena.alloc(4000, 1);
+    arena.reset(); // the first chunk is held
+    expect(addressOf(arena.alloc(4000, 1))).toBe(block.address); // the second chunk, current, not held
+    // Fits nowhere, even once the first chunk is released.
+    expect(caught(() => arena.alloc(4200, 1), 'ERR_NO_MEMORY').message).toBe(
+      'arena has no room for 4200 bytes aligned to 1 (capacity 12288, used 4000)',
+    );
+    // The second chunk goes on bumping after its 4000 bytes.
+    expect(addressOf(arena.alloc(3000, 1))).toBe(block.address + 4000n);
+    expect(addressOf(arena.alloc(4096, 1))).toBe(first);
+    arena.destroy();
+  });
+
+  test('held memory is released when a request fits no chunk, though another chunk has no held memory', () => {
+    const arena = new Arena({ capacity: 8192 });
+    arena.addMemory(Block.alloc(4096, { zero: false })); // never used, never held
+    const first = arena.regions()[0].address;
+    arena.alloc(8000, 1);
+    arena.reset();
+    expect(addressOf(arena.alloc(5000, 1))).toBe(first);
+    expect([arena.used, arena.available]).toEqual([5000, 7288]);
+    arena.destroy();
+  });
+
+  test('a reset made in a later microtask holds its memory until its own end-of-run microtask, whatever earlier resets queued', async () => {
+    const { arena, at } = arenaAt(4096);
+    arena.alloc(1000, 1);
+    arena.reset(); // queues the end of this run
+    const seen: number[] = [];
+    const done = new Promise<void>((resolve) => {
+      queueMicrotask(() => {
+        // The end of the first run has come: the chunk starts over at 0.
+        seen.push(at(arena.alloc(16, 1)));
+        queueMicrotask(() => {
+          seen.push(at(arena.alloc(16, 1)));
+          resolve();
+        });
+        arena.reset();
+      });
+    });
+    arena.alloc(1000, 1);
+    arena.reset(); // the same run: nothing more is queued
+    await done;
+    // The reset in the microtask holds [0, 16) until the end-of-run microtask it queued.
+    expect(seen).toEqual([0, 16]);
+    await endOfRun();
+    expect(at(arena.alloc(16, 1))).toBe(0);
+    arena.destroy();
+  });
 });
 
 onRuntime('memory a reset released, on runtime memory', () => {
@@ -176,6 +256,20 @@ describe('where an allocation lands', () => {
     // The current chunk is full: the next one comes from the first chunk that has room.
     expect(addressOf(arena.alloc(64, 1))).toBe(base + 4000n);
     expect([arena.used, arena.available, arena.capacity]).toEqual([4000 + 64 + 8192, 32, 4096 + 8192]);
+    arena.destroy();
+  });
+
+  test('an aligned allocation from a chunk that is not the current one is padded to its alignment', () => {
+    const arena = new Arena({ capacity: 4096 });
+    const block = Block.alloc(8192, { zero: false });
+    arena.addMemory(block);
+    const first = arena.regions()[0].address;
+    arena.alloc(100, 1);
+    expect(addressOf(arena.alloc(8000, 1))).toBe(block.address); // the second chunk is current
+    // [8000, 8192) is too small: the first chunk, from 100 padded to 128.
+    expect(addressOf(arena.alloc(200, 64))).toBe(first + 128n);
+    expect(addressOf(arena.alloc(16, 2048))).toBe(first + 2048n);
+    expect([arena.used, arena.available]).toEqual([2064 + 8000, 12288 - 2064 - 8000]);
     arena.destroy();
   });
 
@@ -238,6 +332,53 @@ describe('destroy', () => {
     arena[Symbol.dispose]();
     expect(arena.destroyed).toBe(true);
     expect(caught(() => arena.alloc(1), 'ERR_NOT_ALLOCATED').message).toBe('cannot allocate from an arena that is destroyed');
+  });
+});
+
+// Moves an allocation's memory (its chunk's whole ArrayBuffer) into another ArrayBuffer, as a web byte stream does.
+async function move(view: Uint8Array): Promise<Uint8Array> {
+  const stream = new ReadableStream({
+    type: 'bytes',
+    start(controller) {
+      controller.enqueue(view);
+      controller.close();
+    },
+  });
+  return (await stream.getReader().read()).value as Uint8Array;
+}
+
+describe('chunks whose memory moved away', () => {
+  test('a moved chunk that is not the current one is replaced; the current chunk stays current', async () => {
+    const arena = new Arena({ capacity: 4096, grow: true });
+    const a = arena.alloc(4096, 1);
+    arena.alloc(100, 1); // a second chunk of 8192, current
+    const moved = await move(a);
+    const regions = arena.regions(); // replaces the first chunk
+    expect(regions.map((r) => r.size)).toEqual([4096, 8192]);
+    expect(addressOf(arena.alloc(16, 1))).toBe(regions[1].address + 100n);
+    expect([arena.used, arena.capacity]).toEqual([116, 12288]);
+    arena.destroy();
+    expect(moved.length).toBe(4096);
+  });
+
+  test('two chunks from addMemory next to each other in the list, both moved, both leave; the current chunk stays current', async () => {
+    const arena = new Arena({ capacity: 4096, grow: true });
+    const first = arena.regions()[0].address;
+    arena.addMemory(Block.alloc(8192, { zero: false }));
+    arena.addMemory(Block.alloc(8192, { zero: false }));
+    arena.alloc(4000, 1);
+    const b = arena.alloc(8192, 1);
+    const c = arena.alloc(8192, 1);
+    arena.alloc(200, 1); // a new chunk of 8192, current
+    const movedB = await move(b);
+    const movedC = await move(c);
+    const regions = arena.regions();
+    expect(regions.map((r) => r.size)).toEqual([4096, 8192]);
+    expect(regions[0].address).toBe(first);
+    expect(addressOf(arena.alloc(16, 1))).toBe(regions[1].address + 200n);
+    expect([arena.used, arena.capacity]).toEqual([4216, 12288]);
+    arena.destroy();
+    expect([movedB.length, movedC.length]).toEqual([8192, 8192]);
   });
 });
 
@@ -433,6 +574,20 @@ describe('debug mode: a reset renews each used chunk of the arena\'s own', () =>
     // The fresh chunk serves from its start at once; the one from addMemory is held past b.
     expect(addressOf(arena.alloc(4096, 1))).toBe(after[0].address);
     expect(addressOf(arena.alloc(8092, 1))).toBe(given.address + 100n);
+    arena.destroy();
+  });
+
+  test('the fresh chunk has the alignment of the one it replaces and is renewed again at the next reset', () => {
+    const arena = new lib.Arena({ capacity: 4096, align: 2 ** 20 });
+    const seen = new Set<bigint>();
+    for (let i = 0; i < 3; i++) {
+      const [region] = arena.regions();
+      expect(region.address % BigInt(2 ** 20)).toBe(0n);
+      seen.add(region.address);
+      arena.alloc(100, 1);
+      arena.reset();
+    }
+    expect(seen.size).toBe(3);
     arena.destroy();
   });
 
