@@ -101,7 +101,10 @@ const { Block, AllocError } = lib;
 
 // Whether this addon was built without external buffers: it serves runtime memory from the start.
 const noExternalBuild = addon.sourceFor(4096, 4096) === 'runtime';
-const externalTest = noExternalBuild ? test.skip : test;
+const NO_PAGES = 'no pages of its own to guard or wipe: a sibling test asserts the refusal';
+const externalTest = noExternalBuild
+  ? (name: string, fn: jest.ProvidesCallback) => test.skip(`${name} [not on runtime memory: ${NO_PAGES}]`, fn)
+  : test;
 const PAGES_SOURCE = process.platform === 'win32' ? 'VirtualAlloc' : 'mmap';
 const PAGE = addon.pageSize as number;
 
@@ -120,6 +123,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   answers = {};
+  addon.testing.runtimeMemory(noExternalBuild);
   lib.debug.disable();
   lib.debug.sample(0);
 });
@@ -342,6 +346,17 @@ describe('page-backed blocks', () => {
     expect([block.align, block.pageBacked, block.guarded, block.wipes, block.locked, block.source]).toEqual([8, true, true, true, false, PAGES_SOURCE]);
     expect(Number(block.address) % 8).toBe(0);
     block.free();
+  });
+
+  test('on runtime memory a real guarded, wiped block is refused, naming both options, and nothing is allocated', () => {
+    // The testing addon serves runtime memory on any build while this is set.
+    addon.testing.runtimeMemory(true);
+    const live = lib.blockStats().liveBlocks;
+    expect(error(() => Block.alloc(24, { guard: true, wipe: true }))).toEqual(['ERR_INVALID_PARAM', `options.guard, options.wipe: ${RUNTIME_WHY}`]);
+    expect(calls.pages).toEqual([[24, 8, 1 | 4]]);
+    expect(calls.alloc).toEqual([]);
+    expect(lib.blockStats().liveBlocks).toBe(live);
+    addon.testing.runtimeMemory(noExternalBuild);
   });
 });
 
