@@ -14,6 +14,7 @@
 // addon itself. So every case holds on every build and OS, runtime memory
 // (npm run test:no-external) included, unless its name says otherwise.
 import path = require('path');
+import { ReadableStream } from 'stream/web';
 import { inspect } from 'util';
 import bindings = require('bindings');
 
@@ -481,6 +482,25 @@ describe('free()', () => {
     expect(calls.free).toHaveLength(1);
   });
 
+  test('the address read before the memory moved to another ArrayBuffer (a web byte stream) stays the address of that memory', async () => {
+    const block = Block.alloc(4096);
+    const address = block.address;
+    const stream = new ReadableStream({
+      type: 'bytes',
+      start(controller) {
+        controller.enqueue(block.buffer);
+        controller.close();
+      },
+    });
+    const moved = (await stream.getReader().read()).value as Uint8Array;
+    expect(block.buffer.length).toBe(0);
+    expect(lib.addressOf(moved)).toBe(address);
+    expect(block.address).toBe(address);
+    expect(block.freed).toBe(false);
+    block.free();
+    expect(block.freed).toBe(true);
+  });
+
   test('the address: kept from its first read, ERR_NOT_ALLOCATED once freed', () => {
     const block = Block.alloc(64);
     const address = block.address;
@@ -590,10 +610,18 @@ describe('debug mode and sampling', () => {
     expect(lib.debug.report().liveBlocks).toBe(live);
   });
 
-  test('with debug mode off an ordinary Block never asks for pages and is not in the report', () => {
-    Block.alloc(64).free();
+  test('with debug mode off an ordinary Block never asks for pages, and neither it nor a page-level Block is in the report', () => {
+    const live = lib.debug.report().liveBlocks;
+    const block = Block.alloc(64);
     expect(calls.pages).toEqual([]);
     expect(calls.alloc).toHaveLength(1);
+    answers.pages = 'plain';
+    answers.pageState = 1 | 2;
+    const guarded = Block.alloc(4096, { guard: true });
+    expect(calls.pages).toEqual([[4096, 4096, 1]]);
+    expect(lib.debug.report().liveBlocks).toBe(live);
+    block.free();
+    guarded.free();
   });
 
   test('a Block from fromShared in debug mode is in the report until freed', () => {
