@@ -89,6 +89,8 @@ interface Recorded {
   size: number;
   at: number;
   site: string | undefined;
+  /** The Block, to tell at report time whether it was freed while no hook ran (after disable() or sample(0)). */
+  block: WeakRef<{ readonly freed: boolean }>;
 }
 
 /**
@@ -107,16 +109,16 @@ export const debugHooks = {
     state.countdown = state.sample;
     return OPT_DEBUG | OPT_GUARD;
   },
-  allocated(block: object, size: number, at: number): void {
+  allocated(block: { readonly freed: boolean }, size: number, at: number): void {
     let site: string | undefined;
     if (state.on) site = captureStack(debugHooks.allocated);
-    const record: Recorded = { id: ++state.ids, size, at, site };
+    const record: Recorded = { id: ++state.ids, size, at, site, block: new WeakRef(block) };
     records.set(block, record);
     live.set(record.id, record);
     collected.register(block, record.id, block);
   },
   /** Block.fromShared in debug mode: the opened Block is in the leak report by its site. */
-  opened(block: object, size: number, at: number): void {
+  opened(block: { readonly freed: boolean }, size: number, at: number): void {
     if (state.on) debugHooks.allocated(block, size, at);
   },
   /** A shared Block let go of its memory (which stays while other holders have it): no quarantine, no free site. */
@@ -137,6 +139,14 @@ function dropRecord(block: object): Recorded | undefined {
   live.delete(record.id);
   collected.unregister(block);
   return record;
+}
+
+/** Drops the records of Blocks freed while the hooks were off; each stays recorded until then. */
+function dropFreedRecords(): void {
+  for (const record of live.values()) {
+    const block = record.block.deref();
+    if (block !== undefined && block.freed) dropRecord(block);
+  }
 }
 
 /** Whether debug mode records and quarantines now (Arena.reset renews its chunks then). @internal */
@@ -260,6 +270,7 @@ function hookExit(): void {
   if (state.exitHooked) return;
   state.exitHooked = true;
   process.once('exit', () => {
+    dropFreedRecords();
     if (!state.reportAtExit || (live.size === 0 && native.shimDebugStats().liveBlocks === 0)) return;
     try {
       fs.writeSync(2, '\n' + report().text + '\n');
@@ -312,6 +323,7 @@ function report(): DebugReport {
   const bySite = new Map<string, DebugSite>();
   const bySize = new Map<number, DebugSizeBucket>();
   let liveBytes = 0;
+  dropFreedRecords();
   for (const record of live.values()) {
     liveBytes += record.size;
     const frames = userFrames(record.site);

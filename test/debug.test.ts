@@ -331,6 +331,45 @@ describe('in this process', () => {
     owner.free();
   });
 
+  test('a Block recorded, then freed after debug.disable(), leaves the report at once (so does one opened with fromShared)', () => {
+    const before = debug.report().liveBlocks;
+    const block = Block.alloc(4096); const line = callerLine(new Error());
+    const owner = Block.alloc(8192);
+    const opened = Block.fromShared(owner.share()); const openedLine = callerLine(new Error());
+    const site = (at: string) => debug.report().sites.find((s) => s.site.includes(`debug.test.ts:${at}:`));
+    expect(debug.report().liveBlocks - before).toBe(3);
+    debug.disable();
+    try {
+      block.free();
+      opened.free();
+      const report = debug.report();
+      expect(report.liveBlocks - before).toBe(1);
+      expect(site(line)).toBeUndefined();
+      expect(site(openedLine)).toBeUndefined();
+      expect(report.text).not.toContain(`debug.test.ts:${line}:`);
+      owner.free();
+      expect(debug.report().liveBlocks).toBe(before);
+    } finally {
+      debug.enable({ reportAtExit: false, quarantineBlocks: 4, quarantineBytes: 1 << 30 });
+    }
+  });
+
+  test('a sampled Block freed after debug.sample(0) leaves the report at once', () => {
+    debug.disable();
+    try {
+      const before = debug.report().liveBlocks;
+      debug.sample(1);
+      const block = Block.alloc(4096);
+      debug.sample(0);
+      expect(debug.report().liveBlocks - before).toBe(1);
+      block.free();
+      expect(debug.report().liveBlocks).toBe(before);
+    } finally {
+      debug.sample(0);
+      debug.enable({ reportAtExit: false, quarantineBlocks: 4, quarantineBytes: 1 << 30 });
+    }
+  });
+
   test('options are checked', () => {
     expect(() => debug.enable({ frames: -1 })).toThrow(AllocError);
     expect(() => debug.enable({ quarantineBlocks: debug.maxQuarantineBlocks + 1 })).toThrow(
