@@ -30,9 +30,11 @@ jest.isolateModules(() => {
 
 // Whether this addon was built without external buffers: it serves runtime memory from the start.
 const noExternalBuild = addon.sourceFor(4096, 4096) === 'runtime';
-const externalTest = noExternalBuild ? test.skip : test;
-const runtimeOnlyTest = noExternalBuild ? test : test.skip;
-const NOT_ON_RUNTIME = (why: string): string => (noExternalBuild ? ` [not on runtime memory: ${why}]` : '');
+/** A test that holds only on external memory: skipped on runtime memory, saying why in its name. */
+const onExternal =
+  (why: string) =>
+  (name: string, fn: jest.ProvidesCallback): void =>
+    noExternalBuild ? test.skip(`${name} [not on runtime memory: ${why}]`, fn) : test(name, fn);
 
 // Each test chooses its mode: debug mode (SYSALLOC_DEBUG=1) changes which
 // freed slot comes back when, so it is off here unless a test turns it on.
@@ -80,7 +82,7 @@ describe('slots across the pool\'s own Block and added Blocks', () => {
   const slotSize = 100;
   const align = 128;
 
-  externalTest('each added Block gives floor((size - slotSize) / stride) + 1 slots: 356 bytes give 3, 355 give 2, 100 give 1', () => {
+  test('each added Block gives floor((size - slotSize) / stride) + 1 slots: 356 bytes give 3, 355 give 2, 100 give 1', () => {
     const pool = new lib.Pool({ slotSize, slots: 2, align });
     expect(pool.stride).toBe(128);
     const b3 = lib.Block.alloc(2 * 128 + 100, { align: 4096, zero: false });
@@ -101,7 +103,7 @@ describe('slots across the pool\'s own Block and added Blocks', () => {
     pool.destroy();
   });
 
-  externalTest('the own Block is handed out first, then each added Block in the order added, lowest slot first', () => {
+  test('the own Block is handed out first, then each added Block in the order added, lowest slot first', () => {
     const pool = new lib.Pool({ slotSize, slots: 2, align });
     const own = pool.regions()[0].address;
     const blocks = [356, 355, 100].map((size) => lib.Block.alloc(size, { align: 4096, zero: false }));
@@ -135,7 +137,7 @@ describe('slots across the pool\'s own Block and added Blocks', () => {
     for (const block of blocks) expect(block.freed).toBe(true);
   });
 
-  externalTest('a Buffer of an added Block is refused twice freed, as part of a slot, and as a copy of a slot at its very offset', () => {
+  test('a Buffer of an added Block is refused twice freed, as part of a slot, and as a copy of a slot at its very offset', () => {
     const pool = new lib.Pool({ slotSize, slots: 1, align });
     const block = lib.Block.alloc(356, { align: 4096, zero: false });
     pool.addMemory(block);
@@ -163,7 +165,7 @@ describe('slots across the pool\'s own Block and added Blocks', () => {
     pool.destroy();
   });
 
-  externalTest('a slot freed back into the own Block while the pool has added Blocks is the next one handed out', () => {
+  test('a slot freed back into the own Block while the pool has added Blocks is the next one handed out', () => {
     const pool = new lib.Pool({ slotSize, slots: 3, align });
     const block = lib.Block.alloc(356, { align: 4096, zero: false });
     pool.addMemory(block);
@@ -282,8 +284,8 @@ describe('the most slots a pool holds', () => {
   });
 
   test('a large slot size lowers the bound to the slots one Block of MAX_SIZE can hold: floor((MAX_SIZE - slotSize) / stride) + 1', () => {
-    const slotSize = 2 ** 20 + 1;
-    const stride = 2 ** 20 + 16;
+    const slotSize = 2 ** 30 + 1;
+    const stride = 2 ** 30 + 16;
     const bound = Math.floor((lib.MAX_SIZE - slotSize) / stride) + 1;
     expect(bound).toBeLessThan(MAX);
     expect(codeAndMessage(() => new lib.Pool({ slotSize, slots: bound + 1 }))).toEqual([
@@ -323,7 +325,7 @@ describe('slot numbers past one page of 2^16', () => {
     pool.destroy();
   });
 
-  externalTest('addMemory grows the last page: Buffers handed out before it are still taken back, and the new slots after them', () => {
+  test('addMemory grows the last page: Buffers handed out before it are still taken back, and the new slots after them', () => {
     const pool = new lib.Pool({ slotSize: 16, slots: 3 });
     const before = [pool.alloc(), pool.alloc(), pool.alloc()];
     const block = lib.Block.alloc(4096, { align: 4096, zero: false });
@@ -337,7 +339,7 @@ describe('slot numbers past one page of 2^16', () => {
     pool.destroy();
   });
 
-  externalTest('addMemory of a second page: slot numbers 2^16 on lie in a new page, and the full first page keeps its Buffers', () => {
+  test('addMemory of a second page: slot numbers 2^16 on lie in a new page, and the full first page keeps its Buffers', () => {
     const pool = new lib.Pool({ slotSize: 1, slots: 2 ** 16, align: 1 });
     const last = [];
     for (let i = 0; i < 2 ** 16; i++) last[0] = pool.alloc();
@@ -354,8 +356,8 @@ describe('slot numbers past one page of 2^16', () => {
   });
 });
 
-describe(`a checked pool holds the slots freed in a run${NOT_ON_RUNTIME("a checked pool's slots are Blocks of their own, freed at once")}`, () => {
-  externalTest('held slots count as available; one comes back, oldest first, only when no other slot is free; after the run, last freed first', async () => {
+describe('a checked pool holds the slots freed in a run', () => {
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once')('held slots count as available; one comes back, oldest first, only when no other slot is free; after the run, last freed first', async () => {
     const pool = new lib.Pool({ slotSize: 64, slots: 4, align: 64, checked: true });
     const base = pool.regions()[0].address;
     const a = pool.alloc();
@@ -381,7 +383,7 @@ describe(`a checked pool holds the slots freed in a run${NOT_ON_RUNTIME("a check
     pool.destroy();
   });
 
-  externalTest('a run that frees and allocates more than 64 held slots gets each back oldest first, and the counts stay right', async () => {
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once')('a run that frees and allocates more than 64 held slots gets each back oldest first, and the counts stay right', async () => {
     const n = 150;
     const pool = new lib.Pool({ slotSize: 16, slots: n, checked: true });
     const base = pool.regions()[0].address;
@@ -407,7 +409,7 @@ describe(`a checked pool holds the slots freed in a run${NOT_ON_RUNTIME("a check
     pool.destroy();
   });
 
-  externalTest('a slot of an added Block freed in the run, then the Block freed by its caller: retirement drops it from slots and available', () => {
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once, and addMemory is refused')('a slot of an added Block freed in the run, then the Block freed by its caller: retirement drops it from slots and available', () => {
     const pool = new lib.Pool({ slotSize: 64, slots: 1, align: 64, checked: true });
     const added = lib.Block.alloc(256, { align: 4096, zero: false });
     pool.addMemory(added);
@@ -431,7 +433,7 @@ describe(`a checked pool holds the slots freed in a run${NOT_ON_RUNTIME("a check
     pool.destroy();
   });
 
-  externalTest('a Buffer another holder detached leaves the pool when freed; ERR_NO_MEMORY then counts it', () => {
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once')('a Buffer another holder detached leaves the pool when freed; ERR_NO_MEMORY then counts it', () => {
     const pool = new lib.Pool({ slotSize: 64, slots: 2, checked: true });
     const a = pool.alloc();
     const b = pool.alloc();
@@ -448,7 +450,7 @@ describe(`a checked pool holds the slots freed in a run${NOT_ON_RUNTIME("a check
     pool.destroy();
   });
 
-  externalTest('free while the runtime holds the Buffer for work in flight (Bun): refused, the slot stays allocated', () => {
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once through their Block')('free while the runtime holds the Buffer for work in flight (Bun): refused, the slot stays allocated', () => {
     const pool = new lib.Pool({ slotSize: 64, slots: 2, checked: true });
     const a = pool.alloc();
     refuseDetach = true;
@@ -464,7 +466,7 @@ describe(`a checked pool holds the slots freed in a run${NOT_ON_RUNTIME("a check
     pool.destroy();
   });
 
-  externalTest('destroy detaches every live Buffer, of the own and of added Blocks, and frees the added Blocks', () => {
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once, and addMemory is refused')('destroy detaches every live Buffer, of the own and of added Blocks, and frees the added Blocks', () => {
     const pool = new lib.Pool({ slotSize: 64, slots: 2, checked: true });
     const added = lib.Block.alloc(128, { align: 4096, zero: false });
     pool.addMemory(added);
@@ -477,7 +479,7 @@ describe(`a checked pool holds the slots freed in a run${NOT_ON_RUNTIME("a check
     expect(added.freed).toBe(true);
   });
 
-  externalTest('destroy after a retirement: the retired Block stays the caller\'s freed Block, the others are freed', () => {
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once, and addMemory is refused')('destroy after a retirement: the retired Block stays the caller\'s freed Block, the others are freed', () => {
     const pool = new lib.Pool({ slotSize: 64, slots: 1, checked: true });
     const added = lib.Block.alloc(128, { align: 4096, zero: false });
     const kept = lib.Block.alloc(128, { align: 4096, zero: false });
@@ -573,8 +575,8 @@ const poisonHead = (byte: number, slot: bigint, value: string, size: number, fou
   `\nsysalloc debug: use after free: byte ${byte} of a freed Pool slot (at 0x${(slot + BigInt(byte)).toString(16)}) was written: ` +
   `it holds 0x${value}, not the poison 0xdd; found ${found}\nthe memory of a Pool slot of ${size} bytes at 0x${slot.toString(16)}, freed\n  allocated at:\n`;
 
-describe(`debug mode: a freed slot holds the poison 0xdd until it is handed out again${NOT_ON_RUNTIME('debug mode has no pages of its own there')}`, () => {
-  externalTest('fast: a freed slot reads 0xdd through the kept Buffer, is held until no other slot is free, and comes back intact', () => {
+describe('debug mode: a freed slot holds the poison 0xdd until it is handed out again', () => {
+  test('fast: a freed slot reads 0xdd through the kept Buffer, is held until no other slot is free, and comes back intact', () => {
     lib.debug.enable({ reportAtExit: false });
     const pool = new lib.Pool({ slotSize: 32, slots: 3 });
     const a = pool.alloc().fill(7);
@@ -593,7 +595,7 @@ describe(`debug mode: a freed slot holds the poison 0xdd until it is handed out 
     pool.destroy();
   });
 
-  externalTest('fast: a byte written into a freed slot is reported when the slot is handed out again, naming the byte, its value and the slot', () => {
+  test('fast: a byte written into a freed slot is reported when the slot is handed out again, naming the byte, its value and the slot', () => {
     lib.debug.enable({ reportAtExit: false });
     const pool = new lib.Pool({ slotSize: 32, slots: 1, align: 64 });
     const a = pool.alloc();
@@ -607,7 +609,7 @@ describe(`debug mode: a freed slot holds the poison 0xdd until it is handed out 
     expect(freed).toMatch(/^ {4}.*pool-boundaries\.test\.ts:\d+/);
   });
 
-  externalTest('fast, in an added Block: the report names the slot\'s own address', () => {
+  test('fast, in an added Block: the report names the slot\'s own address', () => {
     lib.debug.enable({ reportAtExit: false });
     const pool = new lib.Pool({ slotSize: 32, slots: 1, align: 64 });
     const block = lib.Block.alloc(4096, { align: 4096, zero: false });
@@ -622,7 +624,7 @@ describe(`debug mode: a freed slot holds the poison 0xdd until it is handed out 
     expect(text.startsWith(poisonHead(31, block.address + 64n, '41', 32, 'at destroy()'))).toBe(true);
   });
 
-  externalTest('fast: destroy with every held slot intact reports nothing and frees the pool', () => {
+  test('fast: destroy with every held slot intact reports nothing and frees the pool', () => {
     lib.debug.enable({ reportAtExit: false });
     const pool = new lib.Pool({ slotSize: 32, slots: 3 });
     const bufs = [pool.alloc(), pool.alloc(), pool.alloc()];
@@ -635,7 +637,7 @@ describe(`debug mode: a freed slot holds the poison 0xdd until it is handed out 
     expect(bufs.map((b) => b.length)).toEqual([0, 0, 0]);
   });
 
-  externalTest('checked: the freed Buffer reads length 0, the slot\'s memory holds 0xdd; a byte written there is reported at destroy()', () => {
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once, neither held nor poisoned')('checked: the freed Buffer reads length 0, the slot\'s memory holds 0xdd; a byte written there is reported at destroy()', () => {
     lib.debug.enable({ reportAtExit: false });
     const pool = new lib.Pool({ slotSize: 48, slots: 2, checked: true });
     const a = pool.alloc().fill(1);
@@ -648,7 +650,7 @@ describe(`debug mode: a freed slot holds the poison 0xdd until it is handed out 
     expect(text.startsWith(poisonHead(9, address, '5a', 48, 'at destroy()'))).toBe(true);
   });
 
-  externalTest('checked: a held slot handed out again with its poison broken is reported then', () => {
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once, neither held nor poisoned')('checked: a held slot handed out again with its poison broken is reported then', () => {
     lib.debug.enable({ reportAtExit: false });
     const pool = new lib.Pool({ slotSize: 48, slots: 1, checked: true });
     const a = pool.alloc();
@@ -659,7 +661,7 @@ describe(`debug mode: a freed slot holds the poison 0xdd until it is handed out 
     expect(text.startsWith(poisonHead(0, address, '5a', 48, 'when the slot was handed out again'))).toBe(true);
   });
 
-  externalTest('fast: when the region\'s memory moved away, its held slots come back free with the new memory, unchecked', async () => {
+  test('fast: when the region\'s memory moved away, its held slots come back free with the new memory, unchecked', async () => {
     lib.debug.enable({ reportAtExit: false });
     const pool = new lib.Pool({ slotSize: 32, slots: 3 });
     const [old] = pool.regions();
@@ -681,8 +683,8 @@ describe(`debug mode: a freed slot holds the poison 0xdd until it is handed out 
   });
 });
 
-describe(`fast mode: memory moved out of a region${NOT_ON_RUNTIME('covered by test/moved-memory.test.ts there')}`, () => {
-  externalTest('the own region is replaced with new memory of the same slots, all free; an added one leaves, counted in ERR_NO_MEMORY', async () => {
+describe('fast mode: memory moved out of a region', () => {
+  test('the own region is replaced with new memory of the same slots, all free; an added one leaves, counted in ERR_NO_MEMORY', async () => {
     const pool = new lib.Pool({ slotSize: 64, slots: 2, align: 64 });
     const block = lib.Block.alloc(192, { align: 4096, zero: false });
     pool.addMemory(block);
@@ -713,7 +715,7 @@ describe(`fast mode: memory moved out of a region${NOT_ON_RUNTIME('covered by te
 });
 
 describe('a wrap the runtime refuses', () => {
-  externalTest('addMemory to a fast pool: refused the same way; the Block stays its caller\'s and the pool unchanged', () => {
+  onExternal('a region there is the runtime\'s own ArrayBuffer, no view is wrapped')('addMemory to a fast pool: refused the same way; the Block stays its caller\'s and the pool unchanged', () => {
     const pool = new lib.Pool({ slotSize: 100, slots: 1, align: 128 });
     const block = lib.Block.alloc(356, { align: 4096, zero: false });
     addon.testing.refuseWrap(PENDING_EXCEPTION);
@@ -725,7 +727,7 @@ describe('a wrap the runtime refuses', () => {
     pool.destroy();
   });
 
-  externalTest('alloc from a checked pool: ERR_NO_MEMORY naming the slot\'s offset and size; the slot stays free', () => {
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once')('alloc from a checked pool: ERR_NO_MEMORY naming the slot\'s offset and size; the slot stays free', () => {
     const pool = new lib.Pool({ slotSize: 100, slots: 2, align: 128, checked: true });
     const a = pool.alloc();
     addon.testing.refuseWrap(PENDING_EXCEPTION);
@@ -736,7 +738,7 @@ describe('a wrap the runtime refuses', () => {
     pool.destroy();
   });
 
-  externalTest('debug mode, checked: a slot whose poison could not be written is not checked when handed out again', () => {
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once, neither held nor poisoned')('debug mode, checked: a slot whose poison could not be written is not checked when handed out again', () => {
     lib.debug.enable({ reportAtExit: false });
     const pool = new lib.Pool({ slotSize: 48, slots: 1, checked: true });
     const a = pool.alloc().fill(3);
@@ -757,8 +759,8 @@ describe('a wrap the runtime refuses', () => {
   });
 });
 
-describe(`debug mode over two regions${NOT_ON_RUNTIME('debug mode has no pages of its own there')}`, () => {
-  externalTest('memory moved out of the own region frees its held slots only: a slot held in an added Block stays held', async () => {
+describe('debug mode over two regions', () => {
+  test('memory moved out of the own region frees its held slots only: a slot held in an added Block stays held', async () => {
     lib.debug.enable({ reportAtExit: false });
     const pool = new lib.Pool({ slotSize: 64, slots: 1, align: 64 });
     const block = lib.Block.alloc(128, { align: 4096, zero: false });
@@ -779,8 +781,8 @@ describe(`debug mode over two regions${NOT_ON_RUNTIME('debug mode has no pages o
   });
 });
 
-describe(`fast mode: an alloc right after the memory moved${NOT_ON_RUNTIME('covered by test/moved-memory.test.ts there')}`, () => {
-  externalTest('finds the region detached and hands out a slot of its new memory', async () => {
+describe('fast mode: an alloc right after the memory moved', () => {
+  test('finds the region detached and hands out a slot of its new memory', async () => {
     const pool = new lib.Pool({ slotSize: 64, slots: 2, align: 64 });
     const [old] = pool.regions();
     const a = pool.alloc();
@@ -831,8 +833,8 @@ describe('a fast pool on memory the runtime allocates: slots over the runtime\'s
   });
 });
 
-describe(`a shared pool is a Pool${NOT_ON_RUNTIME('sharing is refused there')}`, () => {
-  externalTest('instanceof Pool, shared reads true; options.slots is checked the same way', () => {
+describe('a shared pool is a Pool', () => {
+  onExternal('sharing is refused there')('instanceof Pool, shared reads true; options.slots is checked the same way', () => {
     const pool = new lib.Pool({ slotSize: 16, slots: 2, shared: true });
     expect(pool).toBeInstanceOf(lib.Pool);
     expect([pool.shared, pool.slots, pool.slotSize]).toEqual([true, 2, 16]);
@@ -840,6 +842,61 @@ describe(`a shared pool is a Pool${NOT_ON_RUNTIME('sharing is refused there')}`,
     expect(codeAndMessage(() => new lib.Pool({ slotSize: 16, slots: 0, shared: true }))).toEqual([
       'ERR_INVALID_PARAM',
       `options.slots must be an integer from 1 to ${lib.MAX_SIZE}; got 0`,
+    ]);
+  });
+});
+
+// What the tests above that hold only on external memory assert instead where
+// the runtime serves the memory (the testing addon serves it so in every build).
+describe('where the runtime serves the memory', () => {
+  test('a checked pool holds no slot: a freed slot\'s number comes back in the same run, with new memory, and counts at once', () => {
+    addon.testing.runtimeMemory(true);
+    const pool = new lib.Pool({ slotSize: 64, slots: 2, checked: true });
+    const a = pool.alloc();
+    const b = pool.alloc();
+    pool.free(a);
+    expect([a.length, pool.used, pool.available]).toEqual([0, 1, 1]);
+    const c = pool.alloc();
+    expect([c.length, pool.used, pool.available]).toEqual([64, 2, 0]);
+    expect(pool.regions().map((r) => r.address)).toEqual([at(b), at(c)]);
+    pool.free(b);
+    pool.free(c);
+    expect([pool.slots, pool.used, pool.available]).toEqual([2, 0, 2]);
+    pool.destroy();
+  });
+
+  test('debug mode: a checked pool\'s freed slot is neither held nor poisoned; it comes back at once', () => {
+    addon.testing.runtimeMemory(true);
+    lib.debug.enable({ reportAtExit: false });
+    const pool = new lib.Pool({ slotSize: 48, slots: 1, checked: true });
+    const a = pool.alloc();
+    pool.free(a);
+    expect([a.length, pool.used, pool.available]).toEqual([0, 0, 1]);
+    const again = pool.alloc();
+    expect(again.length).toBe(48);
+    pool.free(again);
+    pool.destroy();
+  });
+
+  test('no view is wrapped: a refused wrap does not stop addMemory to a fast pool or an alloc from a checked one', () => {
+    addon.testing.runtimeMemory(true);
+    const fast = new lib.Pool({ slotSize: 100, slots: 1, align: 128 });
+    const checked = new lib.Pool({ slotSize: 100, slots: 1, checked: true });
+    const block = lib.Block.alloc(356, { align: 4096, zero: false });
+    addon.testing.refuseWrap(PENDING_EXCEPTION);
+    fast.addMemory(block);
+    const slot = checked.alloc();
+    addon.testing.refuseWrap(0);
+    expect([fast.slots, slot.length]).toEqual([4, 100]);
+    fast.destroy();
+    checked.destroy();
+  });
+
+  test('shared: true is refused, naming Pool', () => {
+    addon.testing.runtimeMemory(true);
+    expect(codeAndMessage(() => new lib.Pool({ slotSize: 16, slots: 2, shared: true }))).toEqual([
+      'ERR_INVALID_PARAM',
+      "Pool: this runtime does not allow external buffers (napi_no_external_buffers_allowed: Electron, a V8 sandbox), so blocks are memory it allocates (block.source 'runtime'), which sysalloc cannot guard, lock, wipe, keep out of core dumps, back with huge pages, protect or share",
     ]);
   });
 });
