@@ -526,6 +526,18 @@ describe('a checked pool where the runtime serves the memory: each slot is a Blo
     expect([pool.slots, pool.used, pool.available]).toEqual([0, 0, 0]);
   });
 
+  test('a pool of 2^16 + 1 such slots hands out its first slot from the first page of slot numbers', () => {
+    addon.testing.runtimeMemory(true);
+    const pool = new lib.Pool({ slotSize: 16, slots: 2 ** 16 + 1, checked: true });
+    const a = pool.alloc();
+    const b = pool.alloc();
+    expect([a.length, b.length, pool.used, pool.available]).toEqual([16, 16, 2, 2 ** 16 - 1]);
+    pool.free(a);
+    pool.free(b);
+    expect([pool.used, pool.available]).toEqual([0, 2 ** 16 + 1]);
+    pool.destroy();
+  });
+
   test('addMemory is refused, naming why a block cannot be cut into slots there', () => {
     addon.testing.runtimeMemory(true);
     const pool = new lib.Pool({ slotSize: 40, slots: 3, checked: true });
@@ -778,6 +790,44 @@ describe('debug mode over two regions', () => {
     expect(at(pool.alloc())).toBe(block.address); // the held slot last, its poison intact
     expect(codeAndMessage(() => pool.alloc())).toEqual(['ERR_NO_MEMORY', 'every slot of the pool is taken (3 slots of 64 bytes)']);
     pool.destroy();
+  });
+});
+
+describe('fast mode: a slot Buffer freed right after its memory moved', () => {
+  test('changes nothing but the move: the live slots come back free in the new memory, the highest first', async () => {
+    const pool = new lib.Pool({ slotSize: 64, slots: 4, align: 64 });
+    const live = [pool.alloc(), pool.alloc(), pool.alloc()];
+    await move(live[1]);
+    pool.free(live[1]); // its memory is gone: accepted, nothing to give back
+    const [fresh] = pool.regions();
+    expect([pool.used, pool.available]).toEqual([0, 4]);
+    const again = [pool.alloc(), pool.alloc(), pool.alloc(), pool.alloc()];
+    expect(again.map((b) => Number(at(b) - fresh.address) / 64)).toEqual([2, 1, 0, 3]);
+    pool.destroy();
+  });
+
+  // Where the runtime serves the memory no OS allocation can be refused: the own region is always replaced (the describe above).
+  onExternal('the runtime serves the memory, no OS allocation to refuse')('when the OS refuses new memory for the own region, its slots leave and an added Block serves alloc and free', async () => {
+    const pool = new lib.Pool({ slotSize: 64, slots: 1, align: 64 });
+    const block = lib.Block.alloc(256, { align: 4096, zero: false });
+    pool.addMemory(block);
+    const own = pool.alloc();
+    await move(own);
+    addon.testing.faultArm(1, 1); // the next OS allocation fails
+    const first = pool.alloc(); // finds the own region moved; its replacement is refused
+    addon.testing.faultArm(0, 0);
+    expect(pool.regions()).toEqual([{ address: block.address, size: 256 }]);
+    expect([pool.slots, pool.used, pool.available]).toEqual([4, 1, 3]);
+    const rest = [pool.alloc(), pool.alloc(), pool.alloc()];
+    expect([first, ...rest].map((b) => at(b) - block.address)).toEqual([0n, 64n, 128n, 192n]);
+    expect(codeAndMessage(() => pool.alloc())).toEqual([
+      'ERR_NO_MEMORY',
+      'every slot of the pool is taken (4 slots of 64 bytes; 1 more slots left the pool when their memory was moved to another ArrayBuffer (a web byte stream, transfer() or a BYOB read))',
+    ]);
+    pool.free(rest[0]);
+    expect(at(pool.alloc())).toBe(block.address + 64n);
+    pool.destroy();
+    expect(block.freed).toBe(true);
   });
 });
 
