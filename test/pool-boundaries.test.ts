@@ -1,13 +1,16 @@
 // Pool (lib/pool.ts) at its boundaries: which memory each slot is, across the
-// pool's own Block and Blocks added with addMemory (cut here, at addresses
-// whose padding is known); the counts slots / used / available through
-// checked mode's slots held for a run, retirement and destroy; the pages of
-// slot numbers past 2^16; the most slots a pool holds, from both sides; and
+// pool's own Block and Blocks added with addMemory (cut here at page
+// alignment, so without padding); the counts slots / used / available through
+// checked mode's slots held for a run, retirement, memory moved away and
+// destroy; the pages of slot numbers past 2^16; the most slots a pool holds
+// (the refusing side: building exactly 2^24 slots takes seconds); debug mode's
+// poison and its reports, caught in this process (process.abort stubbed); and
 // the exact message of every refusal. The testing addon (test/faults) stands
 // in for a runtime without external buffers (testing.runtimeMemory: a checked
-// pool's slots are Blocks of their own), for failing OS allocations
-// (testing.faultArm) and, with viewDetach answering runtimeRefused, for a
-// runtime that holds a Buffer for work in flight (Bun).
+// pool's slots are Blocks of their own), for a wrap the runtime throws on
+// (testing.refuseWrap), for a refused OS allocation (testing.faultArm) and,
+// with viewDetach answering runtimeRefused, for a runtime that holds a Buffer
+// for work in flight (Bun).
 import fs = require('fs');
 import path = require('path');
 import bindings = require('bindings');
