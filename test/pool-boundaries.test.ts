@@ -430,6 +430,8 @@ describe('a checked pool holds the slots freed in a run', () => {
     expect(pool.regions()).toHaveLength(1);
     pool.free(second);
     expect([pool.slots, pool.available, pool.used]).toEqual([1, 0, 1]);
+    // It left because its Block did, not because its memory moved: no "more slots left" in the message.
+    expect(codeAndMessage(() => pool.alloc())).toEqual(['ERR_NO_MEMORY', 'every slot of the pool is taken (1 slots of 64 bytes)']);
     pool.free(own);
     expect([pool.slots, pool.available, pool.used]).toEqual([1, 1, 0]);
     expect(inspect(pool)).toBe('Pool { slotSize: 64, align: 64, checked: true, used: 0, available: 1, regions: 1 }');
@@ -663,6 +665,21 @@ describe('debug mode: a freed slot holds the poison 0xdd until it is handed out 
     addon.testing.pokeByte(address, 9);
     const text = reportOf(() => pool.destroy());
     expect(text.startsWith(poisonHead(9, address, '5a', 48, 'at destroy()'))).toBe(true);
+  });
+
+  onExternal('a checked pool\'s slots are Blocks of their own there, freed at once, neither held nor poisoned')('checked, in an added Block: the poison is written at the freed slot\'s own offset', () => {
+    lib.debug.enable({ reportAtExit: false });
+    const pool = new lib.Pool({ slotSize: 48, slots: 1, checked: true });
+    const block = lib.Block.alloc(128, { align: 4096, zero: false });
+    pool.addMemory(block);
+    const bufs = [pool.alloc(), pool.alloc(), pool.alloc()].map((b) => b.fill(1));
+    expect(bufs.slice(1).map(at)).toEqual([block.address, block.address + 48n]);
+    pool.free(bufs[2]);
+    for (const i of [0, 47]) expect(addon.testing.peekByte(block.address + 48n, i)).toBe(0xdd);
+    expect([bufs[0][0], bufs[1][47]]).toEqual([1, 1]);
+    pool.free(bufs[0]);
+    pool.free(bufs[1]);
+    pool.destroy();
   });
 
   onExternal('a checked pool\'s slots are Blocks of their own there, freed at once, neither held nor poisoned')('checked: a held slot handed out again with its poison broken is reported then', () => {
