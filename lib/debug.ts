@@ -90,7 +90,7 @@ interface Recorded {
   at: number;
   site: string | undefined;
   /** The Block, to tell at report time whether it was freed while no hook ran (after disable() or sample(0)). */
-  block: WeakRef<{ readonly freed: boolean }>;
+  block: WeakRef<object>;
 }
 
 /**
@@ -109,16 +109,17 @@ export const debugHooks = {
     state.countdown = state.sample;
     return OPT_DEBUG | OPT_GUARD;
   },
-  allocated(block: { readonly freed: boolean }, size: number, at: number): void {
+  allocated(block: object, size: number, at: number): void {
     let site: string | undefined;
     if (state.on) site = captureStack(debugHooks.allocated);
+    freedOf ??= blockFreedGetter(block);
     const record: Recorded = { id: ++state.ids, size, at, site, block: new WeakRef(block) };
     records.set(block, record);
     live.set(record.id, record);
     collected.register(block, record.id, block);
   },
   /** Block.fromShared in debug mode: the opened Block is in the leak report by its site. */
-  opened(block: { readonly freed: boolean }, size: number, at: number): void {
+  opened(block: object, size: number, at: number): void {
     if (state.on) debugHooks.allocated(block, size, at);
   },
   /** A shared Block let go of its memory (which stays while other holders have it): no quarantine, no free site. */
@@ -141,11 +142,27 @@ function dropRecord(block: object): Recorded | undefined {
   return record;
 }
 
+/**
+ * Block's own `freed` getter, taken from the first recorded Block's prototype
+ * chain while it is fresh: a property a caller later defines on a Block can
+ * neither throw out of the report nor hide a live Block from it.
+ */
+let freedOf: ((this: object) => boolean) | undefined;
+
+function blockFreedGetter(block: object): (this: object) => boolean {
+  for (let proto = Object.getPrototypeOf(block); proto !== null; proto = Object.getPrototypeOf(proto)) {
+    const get = Object.getOwnPropertyDescriptor(proto, 'freed')?.get;
+    if (get !== undefined) return get as (this: object) => boolean;
+  }
+  throw new Error('sysalloc: a recorded Block has no freed getter');
+}
+
 /** Drops the records of Blocks freed while the hooks were off; each stays recorded until then. */
 function dropFreedRecords(): void {
+  if (freedOf === undefined) return;
   for (const record of live.values()) {
     const block = record.block.deref();
-    if (block !== undefined && block.freed) dropRecord(block);
+    if (block !== undefined && freedOf.call(block)) dropRecord(block);
   }
 }
 

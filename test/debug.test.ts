@@ -354,6 +354,25 @@ describe('in this process', () => {
     }
   });
 
+  test('a freed property a caller defines on a Block neither throws out of the report nor hides a live Block', () => {
+    const before = debug.report().liveBlocks;
+    const throwing = Block.alloc(4096);
+    const lying = Block.alloc(4096);
+    Object.defineProperty(throwing, 'freed', { get() { throw new Error('from the caller'); } });
+    Object.defineProperty(lying, 'freed', { value: true });
+    debug.disable();
+    try {
+      expect(debug.report().liveBlocks - before).toBe(2);
+      throwing.buffer.fill(1);
+      expect(debug.report().liveBlocks - before).toBe(2);
+    } finally {
+      debug.enable({ reportAtExit: false, quarantineBlocks: 4, quarantineBytes: 1 << 30 });
+    }
+    throwing.free();
+    lying.free();
+    expect(debug.report().liveBlocks).toBe(before);
+  });
+
   test('a sampled Block freed after debug.sample(0) leaves the report at once', () => {
     debug.disable();
     try {
