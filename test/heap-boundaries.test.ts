@@ -560,6 +560,30 @@ describe('checked mode: allocations freed in a run are held until it ends', () =
   });
 });
 
+describe('checked mode: destroy', () => {
+  onExternal(CHECKED_REFUSED)('detaches every live allocation, and what was held in the run no longer counts', () => {
+    const heap = new lib.Heap({ capacity: 4096, checked: true });
+    const block = lib.Block.alloc(8192, { zero: false });
+    heap.addMemory(block);
+    const a = heap.alloc(4096);
+    const b = heap.alloc(4096);
+    const c = heap.alloc(100);
+    heap.free(c); // held when destroy comes, in the same run
+    expect(counts(heap)).toEqual([4096 + 8192, 8192, 4096]);
+    heap.destroy();
+    expect([a.length, b.length, block.freed, ...counts(heap)]).toEqual([0, 0, true, 0, 0, 0]);
+  });
+
+  onExternal(CHECKED_REFUSED)('addMemory takes only a Block: what merely looks like a runtime Block is refused as not a Block', () => {
+    const heap = new lib.Heap({ capacity: 4096, checked: true });
+    expect(codeAndMessage(() => heap.addMemory({ source: 'runtime', size: 4096 } as never))).toEqual([
+      'ERR_INVALID_PARAM',
+      'block must be a Block; got an Object',
+    ]);
+    heap.destroy();
+  });
+});
+
 // What the checked tests above assert instead where the runtime serves the
 // memory (the testing addon serves it so in every build).
 describe('where the runtime serves the memory', () => {
@@ -576,7 +600,23 @@ describe('where the runtime serves the memory', () => {
     expect([at(a) - region.address, at(b) - region.address]).toEqual([0n, 112n]);
     heap.free(a);
     expect(at(heap.alloc(100))).toBe(region.address);
+    // A fast heap takes a Block the runtime allocated.
+    const block = lib.Block.alloc(8192, { zero: false });
+    expect(block.source).toBe('runtime');
+    heap.addMemory(block);
+    expect(at(heap.alloc(8192))).toBe(block.address);
     heap.destroy();
     expect(b.length).toBe(0);
+  });
+
+  onExternal(CHECKED_REFUSED)('a checked heap made on external memory is refused a Block the runtime allocated; the Block stays its caller\'s', () => {
+    const heap = new lib.Heap({ capacity: 4096, checked: true });
+    addon.testing.runtimeMemory(true);
+    const block = lib.Block.alloc(4096, { zero: false });
+    const error = thrown(() => heap.addMemory(block));
+    expect([error.code, error.message.startsWith(`Heap.addMemory of a checked heap: ${REFUSED}`), block.freed]).toEqual(['ERR_INVALID_PARAM', true, false]);
+    expect(heap.regions().length).toBe(1);
+    heap.destroy();
+    block.free();
   });
 });
