@@ -126,7 +126,11 @@ describe('options are checked, each refusal naming the option and the value', ()
     ]);
   });
 
-  (lib.MAX_SIZE >= MAX_BUDDY_REGION && !noExternalBuild ? test : test.skip)('a buddy heap of exactly 2^35 bytes is accepted where MAX_SIZE allows it: it asks the OS for them (refused here)', () => {
+  const bigBuddy =
+    lib.MAX_SIZE < MAX_BUDDY_REGION
+      ? (name: string, fn: jest.ProvidesCallback): void => test.skip(`${name} [not where MAX_SIZE is below 2^35 (Node 20): refused as above MAX_SIZE, the test above]`, fn)
+      : onExternal('the runtime serves the memory, no OS allocation to refuse');
+  bigBuddy('a buddy heap of exactly 2^35 bytes is accepted: it asks the OS for them (refused here)', () => {
     addon.testing.faultArm(1, 1);
     const error = thrown(() => new lib.Heap({ capacity: MAX_BUDDY_REGION, strategy: 'buddy', align: 1 << 20 }));
     addon.testing.faultArm(0, 0);
@@ -532,7 +536,7 @@ describe('checked mode: allocations freed in a run are held until it ends', () =
     heap.destroy();
   });
 
-  onExternal(CHECKED_REFUSED)('a held allocation of a region whose Block its caller freed leaves the heap with that region at the end of the run', async () => {
+  onExternal(CHECKED_REFUSED)('a held allocation of a region whose Block its caller freed leaves the heap with that region once nothing else fits', async () => {
     const heap = new lib.Heap({ capacity: 4096, checked: true });
     const block = lib.Block.alloc(16384, { align: 4096, zero: false });
     heap.addMemory(block);
@@ -607,6 +611,17 @@ describe('where the runtime serves the memory', () => {
     expect(at(heap.alloc(8192))).toBe(block.address);
     heap.destroy();
     expect(b.length).toBe(0);
+  });
+
+  test('no view is wrapped: a refused wrap does not stop addMemory to a fast heap', () => {
+    addon.testing.runtimeMemory(true);
+    const heap = new lib.Heap({ capacity: 4096 });
+    const block = lib.Block.alloc(8192, { zero: false });
+    addon.testing.refuseWrap(PENDING_EXCEPTION);
+    heap.addMemory(block);
+    addon.testing.refuseWrap(0);
+    expect([heap.capacity, at(heap.alloc(8192))]).toEqual([4096 + 8192, block.address]);
+    heap.destroy();
   });
 
   onExternal(CHECKED_REFUSED)('a checked heap made on external memory is refused a Block the runtime allocated; the Block stays its caller\'s', () => {
