@@ -300,11 +300,19 @@ describe('which memory each allocation is', () => {
 
   test('refusals of addMemory leave the heap as it was', () => {
     const heap = new lib.Heap({ capacity: 4096 });
+    const block = lib.Block.alloc(8192, { zero: false });
+    heap.addMemory(block);
+    const [start, end] = [block.address, block.address + 8192n].map((n) => `0x${n.toString(16)}`);
+    expect(codeAndMessage(() => heap.addMemory(block))).toEqual([
+      'ERR_MEMORY_OVERLAP',
+      `block [${start}, ${end}) overlaps [${start}, ${end}), which this heap already manages`,
+    ]);
+    expect([sizes(heap), heap.capacity]).toEqual([[4096, 8192], 4096 + 8192]);
     expect(codeAndMessage(() => heap.addMemory(Buffer.alloc(64) as never))).toEqual(['ERR_INVALID_PARAM', 'block must be a Block; got a Buffer']);
     const freed = lib.Block.alloc(4096, { zero: false });
     freed.free();
     expect(codeAndMessage(() => heap.addMemory(freed))).toEqual(['ERR_NOT_ALLOCATED', `cannot add a freed block (size 4096, align ${lib.pageSize()}) to this heap`]);
-    expect([sizes(heap), heap.capacity]).toEqual([[4096], 4096]);
+    expect([sizes(heap), heap.capacity]).toEqual([[4096, 8192], 4096 + 8192]);
     heap.destroy();
   });
 });
@@ -421,6 +429,19 @@ describe('a growing heap: the size of each region it adds', () => {
     const over = heap.alloc(15826, 32); // more than the next region (now 16384)
     expect(sizes(heap)).toEqual([4096, 16384, 8192, 32768]);
     expect([exact, next, over].map(at)).toEqual([1, 2, 3].map((i) => heap.regions()[i].address));
+    heap.destroy();
+  });
+
+  test('tlsf: an allocation aligned above the regions\' alignment, from a region just grown, is a view at its aligned place in that region', () => {
+    const heap = new lib.Heap({ capacity: 4096, grow: true });
+    heap.alloc(4096);
+    const buf = heap.alloc(100, 1 << 20).fill(7);
+    const region = heap.regions()[1];
+    expect(at(buf) % BigInt(1 << 20)).toBe(0n);
+    expect(at(buf) >= region.address && at(buf) + 100n <= region.address + BigInt(region.size)).toBe(true);
+    expect([buf.length, buf[99]]).toEqual([100, 7]);
+    heap.free(buf);
+    expect(heap.used).toBe(4096);
     heap.destroy();
   });
 
