@@ -139,6 +139,14 @@ describe('options are checked, each refusal naming the option and the value', ()
     expect(addon.testing.faultInjected()).toBeGreaterThan(0);
   });
 
+  onExternal('the runtime serves the memory, no OS allocation to refuse')('a heap of exactly MAX_SIZE bytes is accepted: it asks the OS for them (refused here)', () => {
+    addon.testing.faultArm(1, 1);
+    const error = thrown(() => new lib.Heap({ capacity: lib.MAX_SIZE }));
+    addon.testing.faultArm(0, 0);
+    expect(error.code).toBe('ERR_NO_MEMORY');
+    expect(error.message).not.toMatch(/must be/);
+  });
+
   test('grow and checked: booleans, false by default', () => {
     for (const name of ['grow', 'checked'] as const) {
       expect(codeAndMessage(() => new lib.Heap({ capacity: 4096, [name]: 1 }))).toEqual(['ERR_INVALID_PARAM', `options.${name} must be a boolean; got 1`]);
@@ -442,6 +450,26 @@ describe('a growing heap: the size of each region it adds', () => {
     expect([buf.length, buf[99]]).toEqual([100, 7]);
     heap.free(buf);
     expect(heap.used).toBe(4096);
+    heap.destroy();
+  });
+
+  test.each(['tlsf', 'buddy'] as const)('%s: a grown region is aligned to options.align even when that is above its size', (strategy) => {
+    const heap = new lib.Heap({ capacity: 4096, strategy, grow: true, align: 1 << 20 });
+    heap.alloc(4096);
+    const buf = heap.alloc(16);
+    const regions = heap.regions();
+    expect(sizes(heap)).toEqual([4096, 8192]);
+    expect(regions.map((r) => r.address % BigInt(1 << 20))).toEqual([0n, 0n]);
+    expect(at(buf)).toBe(regions[1].address);
+    heap.destroy();
+  });
+
+  test('tlsf: after everything is freed, a request the region cannot hold comes from a region grown for it', () => {
+    const heap = new lib.Heap({ capacity: 4096, grow: true });
+    heap.free(heap.alloc(4096));
+    const buf = heap.alloc(8000);
+    expect(sizes(heap)).toEqual([4096, 16384]);
+    expect([at(buf), buf.length, heap.used]).toEqual([heap.regions()[1].address, 8000, 8000]);
     heap.destroy();
   });
 
