@@ -283,6 +283,7 @@ describe('argument refusals of allocPages, allocPagesAt and isAllocated', () => 
     expect([pages.isAllocated(7), pages.isAllocated(0)]).toEqual([true, false]);
     expect(at(pages.allocPagesAt(0, 1))).toBe(pages.regions()[0].address);
     expect(pages.isAllocated(0)).toBe(true);
+    expect(codeAndMessage(() => pages.allocPagesAt(0, 2))).toEqual(['ERR_NO_MEMORY', 'page 0 of pages [0, 2) is already allocated']);
     pages.destroy();
   });
 
@@ -482,6 +483,21 @@ describe('alignment counts pages from address 0, whatever their numbers', () => 
   });
 });
 
+describe('runtime memory', () => {
+  test('a fast allocator takes a Block of runtime memory', () => {
+    const pages = new lib.PageAllocator({ pages: 1, pageSize: 4096 });
+    addon.testing.runtimeMemory(true);
+    const block = alignedBlock(2, 4096);
+    expect(block.source).toBe('runtime');
+    pages.addMemory(block);
+    expect(pages.totalPages).toBe(3);
+    const run = pages.allocPagesAt(1, 2);
+    expect(run.length).toBe(8192);
+    pages.destroy();
+    expect([block.freed, run.length]).toEqual([true, 0]);
+  });
+});
+
 describe('freePages', () => {
   test('what is not a live run of this allocator: ERR_NOT_ALLOCATED naming its length', () => {
     const pages = new lib.PageAllocator({ pages: 4, pageSize: 16 });
@@ -595,24 +611,34 @@ describe('checked mode', () => {
     expect(at(pages.allocPages(1))).toBe(block.address);
     await turn();
     // The run has ended: page 0 is free again, and the lowest.
+    const again = pages.allocPages(1);
+    expect(at(again)).toBe(base);
+    // And so for the next synchronous run.
+    pages.freePages(again);
+    expect(at(pages.allocPages(1))).toBe(block.address + 4096n);
+    await turn();
     expect(at(pages.allocPages(1))).toBe(base);
     pages.destroy();
   });
 
   checkedTest('allocPagesAt in a Block its caller freed: ERR_NO_MEMORY naming the pages; the region\'s free pages leave the allocator', () => {
     const pages = new lib.PageAllocator({ pages: 2, pageSize: 4096, checked: true });
-    const block = alignedBlock(3, 4096);
+    const block = alignedBlock(3, 4096); // pages 2 to 4
+    const after = alignedBlock(2, 4096); // pages 5 and 6
     pages.addMemory(block);
+    pages.addMemory(after);
     const live = pages.allocPagesAt(2, 1);
     block.free(); // against the addMemory contract
     expect(codeAndMessage(() => pages.allocPagesAt(3, 2))).toEqual(['ERR_NO_MEMORY', 'pages [3, 5) are in a block its owner freed']);
-    expect([pages.totalPages, pages.usedPages, pages.availablePages]).toEqual([3, 1, 2]);
-    expect([2, 3, 4].map((i) => pages.isAllocated(i))).toEqual([true, true, true]);
+    expect([pages.totalPages, pages.usedPages, pages.availablePages]).toEqual([5, 1, 4]);
+    expect([2, 3, 4, 5, 6].map((i) => pages.isAllocated(i))).toEqual([true, true, true, false, false]);
     expect(codeAndMessage(() => pages.allocPagesAt(3, 1))).toEqual(['ERR_NO_MEMORY', 'page 3 of pages [3, 4) is already allocated']);
-    // Its live run leaves with its pages when freed.
+    // Its live run leaves with its pages when freed, at once.
     pages.freePages(live);
-    expect([pages.totalPages, pages.usedPages, pages.availablePages]).toEqual([2, 0, 2]);
+    expect([pages.totalPages, pages.usedPages, pages.availablePages]).toEqual([4, 0, 4]);
+    expect(pages.isAllocated(2)).toBe(true);
     expect(pages.allocPages(2).length).toBe(8192);
+    expect(at(pages.allocPages(2))).toBe(after.address);
     pages.destroy();
   });
 
@@ -656,6 +682,21 @@ describe('checked mode', () => {
       expect(codeAndMessage(() => pages.addMemory(value as never))).toEqual(['ERR_INVALID_PARAM', `block must be a Block; got ${shown}`]);
     }
     addon.testing.runtimeMemory(false);
+    pages.destroy();
+  });
+
+  checkedTest('addMemory wraps nothing in checked mode; a run the allocator then cannot wrap is the wrap\'s error, and the region stays', () => {
+    const pages = new lib.PageAllocator({ pages: 1, pageSize: 4096, checked: true });
+    pages.allocPages(1);
+    const block = alignedBlock(2, 4096);
+    refuseViewWrap = addon.status.noMemory;
+    pages.addMemory(block);
+    expect(pages.totalPages).toBe(3);
+    expect(codeAndMessage(() => pages.allocPages(2))).toEqual(['ERR_NO_MEMORY', 'PageAllocator: no memory to wrap 8192 bytes at offset 0']);
+    expect(codeAndMessage(() => pages.allocPagesAt(2, 1))).toEqual(['ERR_NO_MEMORY', 'PageAllocator: no memory to wrap 4096 bytes at offset 4096']);
+    refuseViewWrap = 0;
+    expect([pages.totalPages, pages.usedPages]).toEqual([3, 1]);
+    expect(at(pages.allocPages(2))).toBe(block.address);
     pages.destroy();
   });
 
