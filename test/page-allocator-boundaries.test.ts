@@ -182,12 +182,13 @@ describe('the first region', () => {
   });
 
   test('pages larger than the OS page: the Block is aligned to the page size, so every page is whole', () => {
+    // Three pages: a size that is not a power of two, which a Block would otherwise align to the OS page only.
     const pageSize = 16 * lib.pageSize();
-    const big = new lib.PageAllocator({ pages: 2, pageSize });
+    const big = new lib.PageAllocator({ pages: 3, pageSize });
     const [region] = big.regions();
-    expect(region).toEqual({ address: region.address, size: 2 * pageSize });
+    expect(region).toEqual({ address: region.address, size: 3 * pageSize });
     expect(region.address % BigInt(pageSize)).toBe(0n);
-    expect(big.totalPages).toBe(2);
+    expect(big.totalPages).toBe(3);
     const second = big.allocPagesAt(1, 1);
     expect([at(second), second.length]).toEqual([region.address + BigInt(pageSize), pageSize]);
     expect(at(big.allocPages(1))).toBe(region.address);
@@ -393,6 +394,7 @@ describe('regions added with addMemory', () => {
       one.free();
     }
     const short = lib.Block.alloc(page - 1, { align: 16, zero: false });
+    const overlap = `block [${hex(short.address)}, ${hex(short.address + BigInt(page - 1))}) overlaps [${hex(short.address)}, ${hex(short.address + BigInt(page - 1))}), which this page allocator already manages`;
     expect(codeAndMessage(() => pages.addMemory(short))).toEqual([
       'ERR_INVALID_PARAM',
       `block must hold one whole page of ${page} bytes; got ${page - 1} bytes at ${hex(short.address)}`,
@@ -403,6 +405,7 @@ describe('regions added with addMemory', () => {
     const small = new lib.PageAllocator({ pages: 1, pageSize: 16 });
     small.addMemory(short);
     expect(small.regions()[1]).toEqual({ address: short.address, size: page - 1 });
+    expect(codeAndMessage(() => small.addMemory(short))).toEqual(['ERR_MEMORY_OVERLAP', overlap]);
     small.destroy();
     expect(short.freed).toBe(true);
     pages.destroy();
@@ -697,6 +700,43 @@ describe('checked mode', () => {
     refuseViewWrap = 0;
     expect([pages.totalPages, pages.usedPages]).toEqual([3, 1]);
     expect(at(pages.allocPages(2))).toBe(block.address);
+    pages.destroy();
+  });
+
+  checkedTest('a run freed in a microtask stays held through the microtasks queued before the run ends', async () => {
+    const pages = new lib.PageAllocator({ pages: 4, pageSize: 4096, checked: true });
+    const base = pages.regions()[0].address;
+    const c = pages.allocPages(1); // page 0
+    const a = pages.allocPages(1); // page 1
+    const b = pages.allocPages(1); // page 2
+    let got = -1n;
+    pages.freePages(a);
+    queueMicrotask(() => {
+      queueMicrotask(() => {
+        got = at(pages.allocPages(1));
+      });
+      pages.freePages(c);
+    });
+    pages.freePages(b);
+    await turn();
+    // a and b came back when their run ended; c, freed after, was still held.
+    expect(got).toBe(base + 4096n);
+    expect(at(pages.allocPages(1))).toBe(base);
+    pages.destroy();
+  });
+
+  checkedTest('addMemory of a Block of runtime memory is refused naming addMemory; the Block stays its caller\'s', () => {
+    const pages = new lib.PageAllocator({ pages: 1, pageSize: 4096, checked: true });
+    addon.testing.runtimeMemory(true);
+    const block = alignedBlock(2, 4096);
+    const error = thrown(() => pages.addMemory(block));
+    expect(error.code).toBe('ERR_INVALID_PARAM');
+    expect(error.message).toMatch(/^PageAllocator\.addMemory of a checked page allocator: this runtime does not allow external buffers/);
+    expect([block.freed, pages.totalPages]).toEqual([false, 1]);
+    const fast = new lib.PageAllocator({ pages: 1, pageSize: 4096 });
+    fast.addMemory(block);
+    expect(fast.totalPages).toBe(3);
+    fast.destroy();
     pages.destroy();
   });
 
