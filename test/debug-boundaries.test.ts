@@ -882,3 +882,33 @@ describe('the report of a broken poison (a freed Pool slot written)', () => {
     expect(internal.brokenPoison(bytes)).toBe(2);
   });
 });
+
+describe('ties in the report', () => {
+  test('two sites of equal bytes: the one with more Blocks first, whichever was recorded first', () => {
+    const { lib } = load();
+    lib.debug.enable({ reportAtExit: false });
+    const blocks: Sysalloc.Block[] = [];
+    blocks.push(lib.Block.alloc(200)); const once = line();
+    for (let i = 0; i < 2; i++) blocks.push(lib.Block.alloc(100)); const twice = line();
+    const sites = lib.debug.report().sites;
+    expect(sites.map((s) => [s.count, s.bytes])).toEqual([
+      [2, 200],
+      [1, 200],
+    ]);
+    expect(sites[0].site).toMatch(new RegExp(`debug-boundaries\\.test\\.ts:${twice}:`));
+    expect(sites[1].site).toMatch(new RegExp(`debug-boundaries\\.test\\.ts:${once}:`));
+    for (const b of blocks) b.free();
+  });
+
+  test('shim callers: more bytes first whatever their counts, then more blocks first, then as the shim listed them', () => {
+    const { lib } = load();
+    answers.shim = { liveBlocks: 9, liveBytes: 1000, heldBlocks: 0, reported: 0 };
+    answers.shimSites = [
+      ['a', 5, 100],
+      ['b', 1, 300],
+      ['c', 1, 300],
+      ['d', 2, 300],
+    ];
+    expect(lib.debug.report().shim.sites.map((s) => s.site)).toEqual(['d', 'b', 'c', 'a']);
+  });
+});
