@@ -55,5 +55,5 @@ export SYSALLOC_QEMU="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 export SYSALLOC_PROPERTY_OPS=${SYSALLOC_PROPERTY_OPS:-10000}
 exec $SYSALLOC_QEMU "$node" --expose-gc node_modules/jest/bin/jest.js --runInBand \
   --setupFiles "$PWD/test/setup.ts" --setupFiles "$PWD/test/arm64/qemu-children.js" \
-  --testPathIgnorePatterns '/test/(asan|arena-boundaries|block-boundaries|faults|pages|pages-faults|no-memory-status|lifetime-finalizer|lifetime-wrap-status|managed-region-boundaries|pool-boundaries|pool-retire-boundaries|runtime-aliasing|runtime-suite|shim|shim-debug|shim-libraries|shim-threads|shared-boundaries|shared-pool-boundaries|two-copies|deopt|worker-stress|package|readme|heap-boundaries|page-allocator-boundaries)\.test\.ts$' \
+  --testPathIgnorePatterns '/test/(asan|arena-boundaries|block-boundaries|faults|pages|pages-faults|no-memory-status|lifetime-finalizer|lifetime-wrap-status|managed-region-boundaries|pool-boundaries|pool-retire-boundaries|runtime-aliasing|runtime-suite|shim|shim-debug|shim-libraries|shim-threads|shared-boundaries|shared-pool-boundaries|two-copies|deopt|worker-stress|package|readme|heap-boundaries|page-allocator-boundaries|debug-boundaries)\.test\.ts$' \
   --testNamePattern '^(?!.*(prlimit|the resident memory drops by its size))' "$@"
